@@ -1,0 +1,225 @@
+// The one translation unit that includes Boost.Beast: request heads in, response heads out.
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "core/handshake.hpp"
+#include "core/services.hpp"
+
+namespace switchboard::core {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+namespace {
+
+class HeadReader : public std::enable_shared_from_this<HeadReader> {
+ public:
+  HeadReader(std::shared_ptr<Handshake> handshake, RouteFn route)
+      : handshake_(std::move(handshake)), route_(std::move(route)), timer_(handshake_->context) {
+    parser_.header_limit(static_cast<std::uint32_t>(handshake_->services.limits.max_header_bytes));
+  }
+
+  void run() {
+    timer_.expires_after(handshake_->services.limits.handshake_timeout);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) {
+        self->timed_out_ = true;
+        boost::system::error_code ignored;
+        self->handshake_->socket.cancel(ignored);
+      }
+    });
+    http::async_read_header(handshake_->socket, buffer_, parser_,
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                              self->on_read(ec);
+                            });
+  }
+
+ private:
+  void on_read(boost::system::error_code ec) {
+    timer_.cancel();
+    if (timed_out_) {
+      refuse(handshake_, {408, "Request Timeout: the request head did not arrive in time."});
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      refuse(handshake_, {431, "Request Header Fields Too Large"});
+      return;
+    }
+    if (ec == http::error::end_of_stream || ec == boost::asio::error::eof ||
+        ec == boost::asio::error::connection_reset) {
+      return;  // the client went away before sending a request
+    }
+    if (ec) {
+      spdlog::debug("bad request head from {}: {}", handshake_->remote.address, ec.message());
+      refuse(handshake_, {400, "Bad Request: malformed HTTP request."});
+      return;
+    }
+    auto& message = parser_.get();
+    auto& request = handshake_->request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.version = message.version();
+    for (const auto& field : message) {
+      request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    }
+    const auto leftover = buffer_.data();
+    handshake_->leftover.assign(static_cast<const char*>(leftover.data()), leftover.size());
+    route_(std::move(handshake_));
+  }
+
+  std::shared_ptr<Handshake> handshake_;
+  RouteFn route_;
+  boost::asio::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::empty_body> parser_;
+  bool timed_out_ = false;
+};
+
+// Sends the last bytes, then closes once the client has had them (avoids an RST that would
+// discard the response).
+void finish(std::shared_ptr<Handshake> handshake, std::shared_ptr<std::string> bytes) {
+  auto* socket = &handshake->socket;
+  boost::asio::async_write(
+      *socket, boost::asio::buffer(*bytes),
+      [handshake = std::move(handshake), bytes](boost::system::error_code ec, std::size_t) mutable {
+        boost::system::error_code ignored;
+        if (ec) {
+          handshake->socket.close(ignored);
+          return;
+        }
+        handshake->socket.shutdown(Socket::shutdown_send, ignored);
+        auto timer = std::make_shared<boost::asio::steady_timer>(handshake->context);
+        timer->expires_after(std::chrono::seconds(2));
+        timer->async_wait([handshake](boost::system::error_code e) {
+          boost::system::error_code ignored2;
+          if (!e) handshake->socket.close(ignored2);
+        });
+        auto sink = std::make_shared<std::array<char, 512>>();
+        auto drain = std::make_shared<std::function<void()>>();
+        *drain = [handshake, timer, sink, drain]() {
+          handshake->socket.async_read_some(
+              boost::asio::buffer(*sink), [handshake, timer, drain](boost::system::error_code e, std::size_t) {
+                if (e) {
+                  boost::system::error_code ignored3;
+                  timer->cancel();
+                  handshake->socket.close(ignored3);
+                  *drain = nullptr;  // break the self-reference
+                  return;
+                }
+                (*drain)();
+              });
+        };
+        (*drain)();
+      });
+}
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+bool valid_client_key(std::string_view key) {
+  // 16 random bytes in base64: 24 characters ending in "==".
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  unsigned char out[18];
+  return EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(key.data()), 24) == 18;
+}
+
+}  // namespace
+
+void read_request_head(std::shared_ptr<Handshake> handshake, RouteFn route) {
+  std::make_shared<HeadReader>(std::move(handshake), std::move(route))->run();
+}
+
+std::string_view standard_reason(int status) {
+  const auto text = http::obsolete_reason(static_cast<http::status>(status));
+  return text == "<unknown-status>" ? std::string_view("Unknown") : std::string_view(text);
+}
+
+std::string render_response(int status, std::string_view reason, const std::vector<Header>& headers,
+                            std::string_view body, std::string_view content_type) {
+  http::response<http::string_body> response;
+  response.result(static_cast<unsigned>(status));
+  response.version(11);
+  response.reason(reason.empty() ? standard_reason(status) : reason);
+  for (const auto& header : headers) response.insert(header.name, header.value);
+  if (status != 101) {
+    if (!content_type.empty()) response.set(http::field::content_type, content_type);
+    response.body() = std::string(body);
+    response.prepare_payload();
+  }
+  std::ostringstream out;
+  out << response;
+  return out.str();
+}
+
+void refuse(std::shared_ptr<Handshake> handshake, Refusal refusal, Blame blame) {
+  spdlog::info("refused {} {} from {}:{}: {} {}", handshake->request.method, handshake->request.target,
+               handshake->remote.address, handshake->remote.port, refusal.status, refusal.reason);
+  refusal.headers.push_back({"Connection", "close"});
+  auto bytes = std::make_shared<std::string>(render_response(
+      refusal.status, refusal.reason, refusal.headers, refusal.body, refusal.content_type));
+  const Duration delay = blame == Blame::kClient
+                             ? handshake->services.guard.record_failure(handshake->remote.address)
+                             : Duration::zero();
+  if (delay == Duration::zero()) {
+    finish(std::move(handshake), std::move(bytes));
+    return;
+  }
+  spdlog::debug("holding failing answer to {} for {} ms", handshake->remote.address, delay.count());
+  auto timer = std::make_shared<boost::asio::steady_timer>(handshake->context, delay);
+  timer->async_wait([handshake = std::move(handshake), bytes, timer](boost::system::error_code) mutable {
+    finish(std::move(handshake), std::move(bytes));
+  });
+}
+
+UpgradeCheck check_websocket_upgrade(const RequestHead& request) {
+  if (request.version < 11) return {400, "Bad Request: WebSocket upgrades need HTTP/1.1.", {}};
+  const auto version = request.find("Sec-WebSocket-Version");
+  if (!version || *version != "13") {
+    return {426, "Upgrade Required: Sec-WebSocket-Version must be 13.",
+            {{"Sec-WebSocket-Version", "13"}}};
+  }
+  const auto key = request.find("Sec-WebSocket-Key");
+  if (!key || !valid_client_key(*key)) {
+    return {400, "Bad Request: missing or invalid Sec-WebSocket-Key.", {}};
+  }
+  return {};
+}
+
+std::string websocket_accept_key(std::string_view client_key) {
+  std::string input(client_key);
+  input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  return base64(digest, sizeof digest);
+}
+
+void switch_protocols(std::shared_ptr<Handshake> handshake, std::string_view protocol,
+                      std::function<void(bool)> done) {
+  std::vector<Header> headers{
+      {"Upgrade", "websocket"},
+      {"Connection", "Upgrade"},
+      {"Sec-WebSocket-Accept",
+       websocket_accept_key(handshake->request.find("Sec-WebSocket-Key").value_or(""))}};
+  if (!protocol.empty()) headers.push_back({"Sec-WebSocket-Protocol", std::string(protocol)});
+  auto bytes = std::make_shared<std::string>(render_response(101, "Switching Protocols", headers, {}));
+  auto* socket = &handshake->socket;
+  boost::asio::async_write(*socket, boost::asio::buffer(*bytes),
+                           [handshake = std::move(handshake), bytes, done = std::move(done)](
+                               boost::system::error_code ec, std::size_t) {
+                             handshake->ticket.release();
+                             done(!ec);
+                           });
+}
+
+}  // namespace switchboard::core

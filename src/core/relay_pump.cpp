@@ -1,0 +1,410 @@
+#include "core/relay_pump.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+namespace switchboard::core {
+namespace {
+
+constexpr std::size_t kReadSize = 256 * 1024;
+constexpr int kReadsPerWake = 8;  // then yield to the thread's other connections
+
+// One read buffer per thread, shared by every pump on it: idle pairs hold no buffer at all.
+std::uint8_t* thread_buffer() {
+  static thread_local std::vector<std::uint8_t> buffer(kReadSize + ws::kMaxControlFrame);
+  return buffer.data();
+}
+
+thread_local std::unordered_set<RelayPump*> pumps_on_thread;
+
+}  // namespace
+
+std::atomic<std::size_t> RelayPump::active_pairs_{0};
+
+RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a, std::string leftover_a,
+                     Socket b, std::string leftover_b)
+    : context_(context), limits_(limits), legs_{Leg(std::move(a)), Leg(std::move(b))}, tick_(context) {
+  legs_[0].leftover = std::move(leftover_a);
+  legs_[1].leftover = std::move(leftover_b);
+  for (auto& leg : legs_) {
+    boost::system::error_code ignored;
+    leg.socket.non_blocking(true, ignored);
+  }
+}
+
+RelayPump::~RelayPump() { pumps_on_thread.erase(this); }
+
+void RelayPump::start() {
+  pumps_on_thread.insert(this);
+  active_pairs_.fetch_add(1, std::memory_order_relaxed);
+  schedule_tick();
+  for (int i = 0; i < 2; ++i) {
+    legs_[i].read_armed = true;
+    asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
+  }
+}
+
+void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view reason) {
+  std::vector<std::shared_ptr<RelayPump>> pumps;
+  for (auto* pump : pumps_on_thread) pumps.push_back(pump->shared_from_this());
+  for (auto& pump : pumps) pump->close_both(code, reason);
+}
+
+void RelayPump::arm_read(int i) {
+  Leg& leg = legs_[i];
+  if (leg.read_armed || leg.gone) return;
+  leg.read_armed = true;
+  leg.socket.async_wait(Socket::wait_read, [self = shared_from_this(), i](boost::system::error_code ec) {
+    self->legs_[i].read_armed = false;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
+      return;
+    }
+    self->on_readable(i);
+  });
+}
+
+void RelayPump::arm_write(int i) {
+  Leg& leg = legs_[i];
+  if (leg.write_armed || leg.gone) return;
+  leg.write_armed = true;
+  leg.socket.async_wait(Socket::wait_write, [self = shared_from_this(), i](boost::system::error_code ec) {
+    self->legs_[i].write_armed = false;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
+      return;
+    }
+    self->on_writable(i);
+  });
+}
+
+void RelayPump::on_readable(int i) {
+  Leg& src = legs_[i];
+  Leg& dst = legs_[1 - i];
+  src.read_armed = false;
+  for (int round = 0; round < kReadsPerWake; ++round) {
+    if (src.gone || finished_) return;
+    if (dst.outbox.pending() >= limits_.relay_buffer_high_water) {
+      src.read_paused = true;  // resumed by on_writable of the other leg
+      return;
+    }
+    std::uint8_t* buf = thread_buffer();
+    const std::size_t carried = src.carry_len;
+    std::size_t n = 0;
+    if (!src.leftover.empty()) {
+      n = std::min(src.leftover.size(), kReadSize);
+      std::memcpy(buf + carried, src.leftover.data(), n);
+      src.leftover.erase(0, n);
+    } else {
+      boost::system::error_code ec;
+      n = src.socket.read_some(asio::buffer(buf + carried, kReadSize), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        arm_read(i);
+        return;
+      }
+      if (ec) {
+        on_leg_gone(i);
+        return;
+      }
+    }
+    std::memcpy(buf, src.carry.data(), carried);
+    src.carry_len = 0;
+    src.active = true;
+    if (!process(i, buf, carried + n)) return;
+  }
+  src.read_armed = true;
+  asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
+}
+
+bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
+  Leg& src = legs_[i];
+  Leg& dst = legs_[1 - i];
+  const int d = 1 - i;
+  std::size_t in = 0;         // next input byte
+  std::size_t out_begin = 0;  // output not yet delivered: [out_begin, out), always out <= in
+  std::size_t out = 0;
+  auto flush = [&] {
+    if (out > out_begin) deliver(d, buf + out_begin, out - out_begin);
+    out_begin = out = in;
+  };
+  auto end_frame = [&]() -> bool {
+    if (src.frame_forwarded) {
+      dst.mid_frame = false;
+      if (!dst.deferred.empty()) {
+        flush();
+        std::string deferred = std::move(dst.deferred);
+        dst.deferred.clear();
+        deliver(d, deferred);
+      }
+    }
+    if (src.frame_fin) {
+      src.in_message = false;
+      if (src.message_text && !src.utf8.complete()) {
+        flush();
+        fail(1007, "Invalid UTF-8 in a text message.");
+        return false;
+      }
+    }
+    return true;
+  };
+
+  while (in < total) {
+    if (src.frame_remaining > 0) {
+      const std::size_t k =
+          static_cast<std::size_t>(std::min<std::uint64_t>(src.frame_remaining, total - in));
+      if (src.frame_forwarded) {
+        ws::unmask_copy(buf + out, buf + in, k, src.mask, src.mask_offset);
+        if (src.message_text && !src.utf8.feed(buf + out, k)) {
+          flush();
+          fail(1007, "Invalid UTF-8 in a text message.");
+          return false;
+        }
+        out += k;
+      }
+      in += k;
+      src.frame_remaining -= k;
+      src.mask_offset += k;
+      if (src.frame_remaining == 0 && !end_frame()) return false;
+      continue;
+    }
+    ws::FrameHeader header;
+    const auto parsed = ws::parse_header({buf + in, total - in}, header);
+    if (parsed.status == ws::HeaderStatus::kIncomplete) break;
+    if (parsed.status == ws::HeaderStatus::kInvalid || !header.masked) {
+      flush();
+      fail(1002, header.masked ? parsed.error : "Client frames must be masked.");
+      return false;
+    }
+    if (ws::is_control(header.opcode)) {
+      const std::size_t size = header.header_size + header.payload_length;
+      if (total - in < size) break;
+      std::uint8_t payload[ws::kMaxControlPayload];
+      const auto len = static_cast<std::size_t>(header.payload_length);
+      ws::unmask_copy(payload, buf + in + header.header_size, len, header.mask, 0);
+      in += size;
+      if (header.opcode == ws::kPing && !src.close_received) {
+        send_control(i, ws::make_control_frame(ws::kPong, {payload, len}));
+      } else if (header.opcode == ws::kClose && !src.close_received) {
+        const auto check = ws::check_close_payload({payload, len});
+        if (check != ws::CloseCheck::kValid) {
+          flush();
+          fail(check == ws::CloseCheck::kInvalidUtf8 ? 1007 : 1002, "Invalid Close frame.");
+          return false;
+        }
+        src.close_received = true;
+        if (!dst.close_sent && !dst.gone) {
+          // Forwarded verbatim, in order after the data that preceded it.
+          out += ws::encode_header(buf + out, true, ws::kClose, len);
+          std::memcpy(buf + out, payload, len);
+          out += len;
+          dst.close_sent = true;  // no deadline: the other direction may flow for as long as it likes
+        }
+      }
+      continue;
+    }
+    // A data frame.
+    if (header.opcode == ws::kContinuation) {
+      if (!src.in_message) {
+        flush();
+        fail(1002, "Continuation frame without a message.");
+        return false;
+      }
+    } else {
+      if (src.in_message) {
+        flush();
+        fail(1002, "New message before the previous one ended.");
+        return false;
+      }
+      src.in_message = true;
+      src.message_text = header.opcode == ws::kText;
+      src.message_bytes = 0;
+      src.utf8.reset();
+    }
+    src.message_bytes += header.payload_length;
+    if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
+      flush();
+      fail(1009, "Message too big.");
+      return false;
+    }
+    src.frame_fin = header.fin;
+    src.frame_remaining = header.payload_length;
+    src.mask_offset = 0;
+    std::memcpy(src.mask, header.mask, 4);
+    // Nothing from a leg after its Close, nor toward a leg that has been sent one.
+    src.frame_forwarded = !src.close_received && !dst.close_sent && !dst.gone;
+    if (src.frame_forwarded) {
+      out += ws::encode_header(buf + out, header.fin, header.opcode, header.payload_length);
+      dst.mid_frame = header.payload_length > 0;
+    }
+    in += header.header_size;
+    if (header.payload_length == 0 && !end_frame()) return false;
+  }
+  // Keep an incomplete header or control frame for the next read.
+  src.carry_len = static_cast<std::uint8_t>(total - in);
+  std::memcpy(src.carry.data(), buf + in, total - in);
+  flush();
+  check_progress();
+  return !finished_;
+}
+
+void RelayPump::deliver(int i, const std::uint8_t* data, std::size_t n) {
+  Leg& leg = legs_[i];
+  if (leg.gone || n == 0) return;
+  switch (leg.outbox.write(leg.socket, data, n)) {
+    case Outbox::Result::kDone: break;
+    case Outbox::Result::kPending: arm_write(i); break;
+    case Outbox::Result::kFailed: on_leg_gone(i); break;
+  }
+}
+
+void RelayPump::on_writable(int i) {
+  Leg& leg = legs_[i];
+  if (leg.gone) return;
+  switch (leg.outbox.flush(leg.socket)) {
+    case Outbox::Result::kPending: arm_write(i); break;
+    case Outbox::Result::kFailed: on_leg_gone(i); return;
+    case Outbox::Result::kDone: break;
+  }
+  maybe_resume(1 - i);
+  check_progress();
+}
+
+// Reads leg i again once the other leg has drained below half the high-water mark.
+void RelayPump::maybe_resume(int i) {
+  Leg& src = legs_[i];
+  if (!src.read_paused || src.gone) return;
+  if (legs_[1 - i].outbox.pending() >= limits_.relay_buffer_high_water / 2) return;
+  src.read_paused = false;
+  src.read_armed = true;
+  asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
+}
+
+void RelayPump::send_control(int i, std::string frame) {
+  Leg& leg = legs_[i];
+  if (leg.gone || leg.close_sent) return;
+  if (leg.mid_frame) {
+    leg.deferred += frame;
+    return;
+  }
+  deliver(i, frame);
+}
+
+void RelayPump::initiate_close(int i, std::uint16_t code, std::string_view reason) {
+  Leg& leg = legs_[i];
+  if (leg.gone || leg.close_sent) return;
+  if (leg.mid_frame) {
+    drop(i);  // a Close cannot interrupt a frame already started toward this leg
+    return;
+  }
+  leg.close_sent = true;
+  leg.deferred.clear();
+  deliver(i, ws::make_close_frame(code, reason));
+  arm_close_deadline();
+}
+
+void RelayPump::close_both(std::uint16_t code, std::string_view reason) {
+  initiate_close(0, code, reason);
+  initiate_close(1, code, reason);
+  check_progress();
+}
+
+void RelayPump::fail(std::uint16_t code, std::string_view reason) {
+  spdlog::debug("relay closing both legs: {} {}", code, reason);
+  close_both(code, reason);
+}
+
+void RelayPump::drop(int i) {
+  Leg& leg = legs_[i];
+  if (leg.gone) return;
+  leg.gone = true;
+  leg.outbox.clear();
+  boost::system::error_code ignored;
+  leg.socket.close(ignored);
+}
+
+void RelayPump::on_leg_gone(int i) {
+  if (legs_[i].gone) return;
+  // If this leg dies mid-frame toward the other, the other cannot get a Close: drop it too.
+  const bool other_mid_frame = legs_[i].frame_remaining > 0 && legs_[i].frame_forwarded;
+  drop(i);
+  if (other_mid_frame) {
+    drop(1 - i);
+  } else {
+    initiate_close(1 - i, 1001, "The other side of the relay disconnected.");
+  }
+  check_progress();
+}
+
+// Shuts a leg's sending side once its closing handshake is done and flushed; finishes the pair
+// once both sockets are closed.
+void RelayPump::check_progress() {
+  for (int i = 0; i < 2; ++i) {
+    Leg& leg = legs_[i];
+    if (leg.gone || leg.write_shut) continue;
+    if (leg.close_sent && leg.close_received && leg.outbox.empty()) {
+      boost::system::error_code ignored;
+      leg.socket.shutdown(Socket::shutdown_send, ignored);
+      leg.write_shut = true;
+      arm_read(i);  // the client's EOF completes the leg
+      arm_close_deadline();
+    }
+  }
+  if (finished_ || !legs_[0].gone || !legs_[1].gone) return;
+  finished_ = true;
+  tick_.cancel();
+  if (close_deadline_) close_deadline_->cancel();
+  active_pairs_.fetch_sub(1, std::memory_order_relaxed);
+  pumps_on_thread.erase(this);
+  if (on_finished) {
+    auto callback = std::move(on_finished);
+    on_finished = nullptr;
+    callback();
+  }
+}
+
+void RelayPump::arm_close_deadline() {
+  if (close_deadline_) return;
+  close_deadline_.emplace(context_, limits_.close_timeout);
+  close_deadline_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    for (int i = 0; i < 2; ++i) self->drop(i);
+    self->check_progress();
+  });
+}
+
+void RelayPump::schedule_tick() {
+  tick_.expires_after(limits_.ping_interval);
+  tick_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->on_tick();
+  });
+}
+
+void RelayPump::on_tick() {
+  if (finished_) return;
+  for (int i = 0; i < 2; ++i) {
+    Leg& leg = legs_[i];
+    if (leg.gone || leg.close_sent) continue;
+    // A leg we are not reading (backpressure) cannot show activity; it is not silent.
+    if (leg.active || leg.read_paused) {
+      leg.active = false;
+      leg.missed = 0;
+    } else if (++leg.missed >= limits_.ping_misses) {
+      spdlog::info("relay leg silent for {} pings, closing the pair", leg.missed);
+      deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
+      drop(i);
+      initiate_close(1 - i, 1011, "Keepalive timeout.");
+      check_progress();
+      return;
+    }
+    if (!leg.mid_frame) deliver(i, ws::make_control_frame(ws::kPing, {}));
+  }
+  schedule_tick();
+}
+
+}  // namespace switchboard::core

@@ -1,0 +1,22 @@
+// The socket type of every upgraded connection: a generic stream socket, so that TCP legs and the
+// socketpairs of the unit tests run through the same code, and so a leg can move between threads.
+#pragma once
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace switchboard::core {
+
+namespace asio = boost::asio;
+using Socket = asio::generic::stream_protocol::socket;
+
+// Re-homes a socket on another io_context (a relayed pair must live on one thread). Call on the
+// thread that owns `from`; use the result only on the thread that runs `to`.
+struct DetachedSocket {
+  int family = 0;
+  int fd = -1;
+};
+DetachedSocket detach(Socket& from);
+Socket attach(asio::io_context& to, DetachedSocket detached);
+
+}  // namespace switchboard::core

@@ -1,0 +1,90 @@
+#include "hybrid/listener.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "hybrid/tracking.hpp"
+
+namespace switchboard::hybrid {
+
+Listener::Listener(asio::io_context& context, Identity identity, std::chrono::seconds token_grace)
+    : context_(context), identity_(std::move(identity)), token_grace_(token_grace), expiry_timer_(context) {}
+
+void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expiry, RenewFn renew,
+                     GoneFn gone) {
+  channel_ = std::move(channel);
+  expiry_ = expiry;
+  renew_ = std::move(renew);
+  channel_->reason_suffix = tracking_suffix(identity_.host, identity_.entity_path);
+  open_.store(true, std::memory_order_release);
+  channel_->start(
+      [self = shared_from_this()](bool text, std::string& payload) { self->on_message(text, payload); },
+      [self = shared_from_this(), gone = std::move(gone)](std::uint16_t code, std::string_view reason) {
+        spdlog::info("listener {} on {} closed: {} {}", self->identity_.id, self->identity_.entity_path,
+                     code, reason);
+        self->open_.store(false, std::memory_order_release);
+        self->expiry_timer_.cancel();
+        gone(*self);
+      });
+  arm_expiry();
+}
+
+void Listener::post_message(std::string json) {
+  asio::post(context_, [self = shared_from_this(), json = std::move(json)] {
+    if (self->channel_) self->channel_->send_text(json);
+  });
+}
+
+void Listener::post_close(std::uint16_t code, std::string reason) {
+  asio::post(context_, [self = shared_from_this(), code, reason = std::move(reason)] {
+    self->close_with(code, reason);
+  });
+}
+
+void Listener::close_with(std::uint16_t code, std::string_view reason) {
+  if (channel_) channel_->close(code, with_tracking(reason, identity_.host, identity_.entity_path));
+}
+
+void Listener::on_message(bool text, const std::string& payload) {
+  if (!text) return;  // no body is ever expected on a WebSocket-only control channel
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(payload, ec);
+  const auto* object = value.if_object();
+  if (ec || object == nullptr) {
+    spdlog::info("listener {}: ignoring a control message that is not a JSON object", identity_.id);
+    return;
+  }
+  const auto* renew = object->if_contains("renewToken");
+  if (renew == nullptr || !renew->is_object()) {
+    spdlog::info("listener {}: ignoring an unknown control message", identity_.id);
+    return;
+  }
+  const auto* token = renew->as_object().if_contains("token");
+  if (token == nullptr || !token->is_string()) {
+    close_with(1008, "renewToken rejected: Unauthorized: no security token was supplied.");
+    return;
+  }
+  const auto result = renew_(std::string_view(token->as_string()));
+  if (result.status() != 0) {
+    close_with(1008, "renewToken rejected: " + std::string(result.reason()));
+    return;
+  }
+  expiry_ = result.expiry;
+  arm_expiry();
+  spdlog::debug("listener {} renewed its token until {}", identity_.id, expiry_);
+}
+
+void Listener::arm_expiry() {
+  const auto deadline = std::chrono::system_clock::time_point(std::chrono::seconds(expiry_)) + token_grace_ +
+                        std::chrono::seconds(1);
+  const auto wait = std::max(deadline - std::chrono::system_clock::now(),
+                             std::chrono::system_clock::duration::zero());
+  expiry_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    spdlog::info("listener {}: token expired", self->identity_.id);
+    self->close_with(1008, "The token has expired.");
+  });
+}
+
+}  // namespace switchboard::hybrid

@@ -1,0 +1,165 @@
+#include "hybrid/registry.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <boost/url/pct_string_view.hpp>
+
+#include "core/request_head.hpp"
+#include "hybrid/listener.hpp"
+
+namespace switchboard::hybrid {
+namespace {
+
+std::string decode_segment(std::string_view raw) {
+  auto checked = boost::urls::make_pct_string_view(raw);
+  std::string out = checked ? checked->decode() : std::string(raw);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool listed(const std::vector<std::string>& ids, const std::string& id) {
+  return std::any_of(ids.begin(), ids.end(), [&](const std::string& x) { return core::iequals(x, id); });
+}
+
+}  // namespace
+
+std::string entity_key(std::string_view raw_path) {
+  std::string key;
+  std::size_t start = 0;
+  while (true) {
+    const auto slash = raw_path.find('/', start);
+    key += decode_segment(raw_path.substr(start, slash - start));
+    if (slash == std::string_view::npos) break;
+    key += '/';
+    start = slash + 1;
+  }
+  return key;
+}
+
+Registry::Registry(const Settings& settings) : settings_(settings) {
+  for (const auto& entity : settings_.entities) {
+    auto& slot = entities_[entity_key(entity.path)];
+    slot.path = entity.path;
+    slot.config = &entity;
+  }
+}
+
+std::optional<ResolvedEntity> Registry::resolve(std::string_view raw_request_path) const {
+  // Candidate prefixes end at each '/' and at the end; the longest existing one wins.
+  std::vector<std::size_t> ends;
+  for (std::size_t i = 0; i < raw_request_path.size(); ++i) {
+    if (raw_request_path[i] == '/') ends.push_back(i);
+  }
+  ends.push_back(raw_request_path.size());
+  std::lock_guard lock(mutex_);
+  for (auto it = ends.rbegin(); it != ends.rend(); ++it) {
+    const std::string key = entity_key(raw_request_path.substr(0, *it));
+    const auto found = entities_.find(key);
+    if (found == entities_.end()) continue;
+    if (found->second.config == nullptr && found->second.listeners.empty()) continue;
+    return ResolvedEntity{key, found->second.path, found->second.config, *it};
+  }
+  return std::nullopt;
+}
+
+const EntityConfig* Registry::configured(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  const auto found = entities_.find(key);
+  return found == entities_.end() ? nullptr : found->second.config;
+}
+
+Registry::AddResult Registry::add_listener(const std::string& key, std::string_view path,
+                                           std::size_t max_listeners, std::shared_ptr<Listener> listener) {
+  std::lock_guard lock(mutex_);
+  auto& entity = entities_[key];
+  if (entity.path.empty()) entity.path = std::string(path);
+  if (entity.listeners.size() >= max_listeners) {
+    if (entity.config == nullptr && entity.listeners.empty()) entities_.erase(key);
+    return AddResult::kFull;
+  }
+  entity.listeners.push_back(std::move(listener));
+  return AddResult::kAdded;
+}
+
+std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(const std::string& key,
+                                                                            const Listener* listener) {
+  std::vector<std::pair<std::string, PendingAccept>> orphans;
+  std::lock_guard lock(mutex_);
+  const auto found = entities_.find(key);
+  if (found != entities_.end()) {
+    auto& listeners = found->second.listeners;
+    std::erase_if(listeners, [&](const auto& l) { return l.get() == listener; });
+    if (listeners.empty() && found->second.config == nullptr) entities_.erase(found);
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.listener.get() == listener) {
+      orphans.emplace_back(it->first, std::move(it->second));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return orphans;
+}
+
+Registry::PickResult Registry::pick_listener(const std::string& key, const ListenerFilter& filter) const {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::vector<std::shared_ptr<Listener>> eligible;
+  std::lock_guard lock(mutex_);
+  const auto found = entities_.find(key);
+  if (found == entities_.end() || found->second.listeners.empty()) return {Pick::kNoListeners, nullptr};
+  bool any_open = false;
+  for (const auto& listener : found->second.listeners) {
+    if (!listener->open()) continue;
+    any_open = true;
+    if (!filter.allowed.empty() && !listed(filter.allowed, listener->id())) continue;
+    if (listed(filter.disallowed, listener->id())) continue;
+    eligible.push_back(listener);
+  }
+  if (!any_open) return {Pick::kNoListeners, nullptr};
+  if (eligible.empty()) return {Pick::kNoneEligible, nullptr};
+  std::uniform_int_distribution<std::size_t> index(0, eligible.size() - 1);
+  return {Pick::kPicked, eligible[index(random)]};
+}
+
+void Registry::add_pending(const std::string& id, PendingAccept pending) {
+  std::lock_guard lock(mutex_);
+  pending_[id] = std::move(pending);
+}
+
+std::optional<PendingAccept> Registry::claim(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  const auto found = pending_.find(id);
+  if (found == pending_.end()) return std::nullopt;
+  PendingAccept pending = std::move(found->second);
+  pending_.erase(found);
+  return pending;
+}
+
+std::vector<EntityStatus> Registry::entities() const {
+  std::vector<EntityStatus> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, entity] : entities_) {
+    out.push_back({entity.path, entity.listeners.size(), entity.config != nullptr});
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<Listener>> Registry::all_listeners() const {
+  std::vector<std::shared_ptr<Listener>> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, entity] : entities_) {
+    out.insert(out.end(), entity.listeners.begin(), entity.listeners.end());
+  }
+  return out;
+}
+
+std::size_t Registry::pending_accepts() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size();
+}
+
+}  // namespace switchboard::hybrid

@@ -1,0 +1,91 @@
+// Entities, their listeners and the senders waiting for a listener to accept. Control-plane state
+// under one mutex: relayed data never touches it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hybrid/settings.hpp"
+
+namespace switchboard::hybrid {
+
+class Listener;
+class HeldSender;
+
+// Case-insensitive key of a path: percent-decoded segments, ASCII lower-case, joined by '/'.
+std::string entity_key(std::string_view raw_path);
+
+struct ResolvedEntity {
+  std::string key;
+  std::string path;                      // as configured, or as the first listener spelled it
+  const EntityConfig* config = nullptr;  // null for a dynamic entity
+  std::size_t raw_length = 0;            // bytes of the raw request path naming the entity
+};
+
+struct ListenerFilter {
+  std::vector<std::string> allowed;     // empty = any
+  std::vector<std::string> disallowed;
+};
+
+struct PendingAccept {
+  std::weak_ptr<HeldSender> sender;
+  std::shared_ptr<Listener> listener;
+};
+
+struct EntityStatus {
+  std::string path;
+  std::size_t listeners = 0;
+  bool configured = false;
+};
+
+class Registry {
+ public:
+  explicit Registry(const Settings& settings);
+
+  // The longest configured or live entity equal to the request path or a '/'-boundary prefix.
+  std::optional<ResolvedEntity> resolve(std::string_view raw_request_path) const;
+  const EntityConfig* configured(const std::string& key) const;
+
+  enum class AddResult { kAdded, kFull };
+  AddResult add_listener(const std::string& key, std::string_view path, std::size_t max_listeners,
+                         std::shared_ptr<Listener> listener);
+  // Removes the listener and hands back the accepts it still owed an answer (to re-dispatch).
+  std::vector<std::pair<std::string, PendingAccept>> remove_listener(const std::string& key,
+                                                                    const Listener* listener);
+
+  enum class Pick { kPicked, kNoListeners, kNoneEligible };
+  struct PickResult {
+    Pick outcome = Pick::kNoListeners;
+    std::shared_ptr<Listener> listener;
+  };
+  // Uniformly random among open listeners passing the filter (protocol section 6.2, 5.7).
+  PickResult pick_listener(const std::string& key, const ListenerFilter& filter) const;
+
+  void add_pending(const std::string& id, PendingAccept pending);
+  // Takes the pending accept out: each address works once.
+  std::optional<PendingAccept> claim(const std::string& id);
+
+  std::vector<EntityStatus> entities() const;
+  std::vector<std::shared_ptr<Listener>> all_listeners() const;
+  std::size_t pending_accepts() const;
+
+ private:
+  struct Entity {
+    std::string path;
+    const EntityConfig* config = nullptr;
+    std::vector<std::shared_ptr<Listener>> listeners;
+  };
+
+  const Settings& settings_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entity> entities_;
+  std::unordered_map<std::string, PendingAccept> pending_;
+};
+
+}  // namespace switchboard::hybrid

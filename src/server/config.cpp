@@ -1,0 +1,229 @@
+#include "server/config.hpp"
+
+#include <charconv>
+
+#include <toml++/toml.h>
+
+namespace switchboard::server {
+namespace {
+
+using Error = std::optional<std::string>;
+
+Error read_duration(const toml::table& table, std::string_view key, core::Duration& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  if (const auto* number = node->as_integer()) {
+    out = std::chrono::seconds(number->get());
+    return std::nullopt;
+  }
+  if (const auto* text = node->as_string()) {
+    if (auto parsed = parse_duration(text->get())) {
+      out = *parsed;
+      return std::nullopt;
+    }
+  }
+  return "'" + std::string(key) + "' must be a duration such as \"30s\" or \"250ms\"";
+}
+
+template <typename T>
+Error read_integer(const toml::table& table, std::string_view key, T& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* number = node->as_integer();
+  if (number == nullptr || number->get() < 0) return "'" + std::string(key) + "' must be a non-negative integer";
+  out = static_cast<T>(number->get());
+  return std::nullopt;
+}
+
+Error read_bool(const toml::table& table, std::string_view key, bool& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* value = node->as_boolean();
+  if (value == nullptr) return "'" + std::string(key) + "' must be true or false";
+  out = value->get();
+  return std::nullopt;
+}
+
+Error read_string(const toml::table& table, std::string_view key, std::string& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* value = node->as_string();
+  if (value == nullptr) return "'" + std::string(key) + "' must be a string";
+  out = value->get();
+  return std::nullopt;
+}
+
+Error read_strings(const toml::table& table, std::string_view key, std::vector<std::string>& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* array = node->as_array();
+  if (array == nullptr) return "'" + std::string(key) + "' must be an array of strings";
+  out.clear();
+  for (const auto& item : *array) {
+    const auto* value = item.as_string();
+    if (value == nullptr) return "'" + std::string(key) + "' must be an array of strings";
+    out.push_back(value->get());
+  }
+  return std::nullopt;
+}
+
+Error read_rules(const toml::table& table, std::string_view key, std::vector<auth::SasRule>& out) {
+  const auto* node = table.get(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* array = node->as_array();
+  if (array == nullptr) return "'" + std::string(key) + "' must be an array of tables ([[...]])";
+  for (const auto& item : *array) {
+    const auto* rule_table = item.as_table();
+    if (rule_table == nullptr) return "'" + std::string(key) + "' entries must be tables";
+    auth::SasRule rule;
+    std::vector<std::string> rights{"Listen", "Send", "Manage"};
+    if (auto e = read_string(*rule_table, "name", rule.name)) return e;
+    if (auto e = read_string(*rule_table, "key", rule.primary_key)) return e;
+    if (auto e = read_string(*rule_table, "secondary_key", rule.secondary_key)) return e;
+    if (auto e = read_strings(*rule_table, "rights", rights)) return e;
+    if (rule.name.empty() || rule.primary_key.empty()) return "a rule in '" + std::string(key) + "' needs name and key";
+    for (const auto& right : rights) {
+      if (right == "Listen") rule.rights |= auth::kListen;
+      else if (right == "Send") rule.rights |= auth::kSend;
+      else if (right == "Manage") rule.rights |= auth::kManage;
+      else return "unknown right '" + right + "' (Listen, Send, Manage)";
+    }
+    out.push_back(std::move(rule));
+  }
+  return std::nullopt;
+}
+
+Error read_limits(const toml::table& t, core::Limits& l) {
+  for (auto e : {read_integer(t, "max_header_bytes", l.max_header_bytes),
+                 read_duration(t, "handshake_timeout", l.handshake_timeout),
+                 read_integer(t, "max_pending_handshakes", l.max_pending_handshakes),
+                 read_integer(t, "max_pending_handshakes_per_source", l.max_pending_handshakes_per_source),
+                 read_integer(t, "failed_handshakes_before_delay", l.failed_handshakes_before_delay),
+                 read_duration(t, "failed_handshake_window", l.failed_handshake_window),
+                 read_duration(t, "failed_handshake_max_delay", l.failed_handshake_max_delay),
+                 read_integer(t, "relay_buffer_high_water", l.relay_buffer_high_water),
+                 read_integer(t, "relay_max_message", l.relay_max_message),
+                 read_integer(t, "control_max_message", l.control_max_message),
+                 read_duration(t, "ping_interval", l.ping_interval),
+                 read_integer(t, "ping_misses", l.ping_misses),
+                 read_duration(t, "close_timeout", l.close_timeout)}) {
+    if (e) return e;
+  }
+  if (l.relay_buffer_high_water == 0) return "'relay_buffer_high_water' must be positive";
+  if (l.ping_interval <= core::Duration::zero() || l.ping_misses == 0) return "'ping_interval' and 'ping_misses' must be positive";
+  return std::nullopt;
+}
+
+Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
+  for (auto e : {read_strings(t, "hosts", h.hosts), read_bool(t, "strict_entities", h.strict_entities),
+                 read_duration(t, "token_grace", h.token_grace), read_duration(t, "accept_timeout", h.accept_timeout),
+                 read_integer(t, "max_listeners", h.max_listeners), read_rules(t, "rules", h.rules)}) {
+    if (e) return e;
+  }
+  const auto* entities = t.get("entities");
+  if (entities == nullptr) return std::nullopt;
+  const auto* array = entities->as_array();
+  if (array == nullptr) return "'entities' must be an array of tables ([[hybrid.entities]])";
+  for (const auto& item : *array) {
+    const auto* et = item.as_table();
+    if (et == nullptr) return "'entities' entries must be tables";
+    hybrid::EntityConfig entity;
+    entity.max_listeners = h.max_listeners;
+    for (auto e : {read_string(*et, "path", entity.path),
+                   read_bool(*et, "requires_client_authorization", entity.requires_client_authorization),
+                   read_bool(*et, "accept_websocket", entity.accept_websocket),
+                   read_bool(*et, "accept_http", entity.accept_http),
+                   read_integer(*et, "max_listeners", entity.max_listeners), read_rules(*et, "rules", entity.rules)}) {
+      if (e) return "hybrid.entities: " + *e;
+    }
+    while (!entity.path.empty() && entity.path.front() == '/') entity.path.erase(0, 1);
+    while (!entity.path.empty() && entity.path.back() == '/') entity.path.pop_back();
+    if (entity.path.empty()) return "hybrid.entities: every entity needs a 'path'";
+    h.entities.push_back(std::move(entity));
+  }
+  return std::nullopt;
+}
+
+Error read_table(const toml::table& root, Config& c) {
+  for (auto e : {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
+                 read_strings(root, "sas_keys", c.sas_keys), read_string(root, "log_level", c.log_level),
+                 read_string(root, "log_format", c.log_format), read_integer(root, "threads", c.threads),
+                 read_duration(root, "shutdown_grace", c.shutdown_grace)}) {
+    if (e) return e;
+  }
+  if (const auto* limits = root.get_as<toml::table>("limits")) {
+    if (auto e = read_limits(*limits, c.limits)) return "[limits] " + *e;
+  }
+  if (const auto* hybrid = root.get_as<toml::table>("hybrid")) {
+    if (auto e = read_hybrid(*hybrid, c.hybrid)) return "[hybrid] " + *e;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<core::Duration> parse_duration(std::string_view text) {
+  double value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || value < 0) return std::nullopt;
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  double ms = 0;
+  if (unit == "ms") ms = value;
+  else if (unit == "s" || unit.empty()) ms = value * 1000;
+  else if (unit == "m") ms = value * 60'000;
+  else if (unit == "h") ms = value * 3'600'000;
+  else return std::nullopt;
+  return core::Duration(static_cast<core::Duration::rep>(ms));
+}
+
+std::optional<std::string> load_toml_text(std::string_view text, Config& config) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& error) {
+    return std::string(error.description()) + " (line " + std::to_string(error.source().begin.line) + ")";
+  }
+  return read_table(root, config);
+}
+
+std::optional<std::string> load_toml_file(const std::string& path, Config& config) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    return path + ": " + std::string(error.description()) + " (line " +
+           std::to_string(error.source().begin.line) + ")";
+  }
+  if (auto e = read_table(root, config)) return path + ": " + *e;
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_sas_keys(Config& config) {
+  for (const auto& entry : config.sas_keys) {
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+      return "--sas-key expects NAME=KEY, got '" + entry + "'";
+    }
+    config.hybrid.rules.push_back(
+        {entry.substr(0, eq), entry.substr(eq + 1), "", auth::kListen | auth::kSend | auth::kManage});
+  }
+  return std::nullopt;
+}
+
+bool split_host_port(std::string_view text, std::string& host, unsigned short& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const auto p = text.substr(colon + 1);
+  unsigned value = 0;
+  if (h.empty() || std::from_chars(p.data(), p.data() + p.size(), value).ec != std::errc{} || value > 65535) {
+    return false;
+  }
+  host = std::string(h);
+  port = static_cast<unsigned short>(value);
+  return true;
+}
+
+}  // namespace switchboard::server

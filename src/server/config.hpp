@@ -1,0 +1,38 @@
+// The server's settings: embedded defaults, then the TOML file, then the command line.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/limits.hpp"
+#include "hybrid/settings.hpp"
+
+namespace switchboard::server {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string public_url;
+  std::vector<std::string> sas_keys;  // "NAME=KEY", namespace-wide with all rights
+  std::string log_level = "info";
+  std::string log_format = "text";
+  unsigned threads = 0;  // 0 = number of cores
+  core::Duration shutdown_grace = std::chrono::seconds(10);
+  core::Limits limits;
+  hybrid::Settings hybrid;
+};
+
+// "250ms", "30s", "5m", "1h", or a bare number of seconds.
+std::optional<core::Duration> parse_duration(std::string_view text);
+
+// Reads a TOML file into `config`; on failure returns a message naming the file and the key.
+std::optional<std::string> load_toml_file(const std::string& path, Config& config);
+std::optional<std::string> load_toml_text(std::string_view text, Config& config);
+
+// Turns sas_keys into rules; returns an error for an entry without '='.
+std::optional<std::string> apply_sas_keys(Config& config);
+
+// Splits "HOST:PORT" ("[::1]:80" for IPv6).
+bool split_host_port(std::string_view text, std::string& host, unsigned short& port);
+
+}  // namespace switchboard::server

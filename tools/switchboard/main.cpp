@@ -1,0 +1,88 @@
+// switchboard: the relay server's command line.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "server/config.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+using switchboard::server::Config;
+
+void apply_environment(Config& config, bool listen_given) {
+  if (listen_given) return;
+  const char* host = std::getenv("HOST");
+  const char* port = std::getenv("PORT");
+  if (host == nullptr && port == nullptr) return;
+  std::string h;
+  unsigned short p = 0;
+  switchboard::server::split_host_port(config.listen, h, p);
+  config.listen = std::string(host ? host : h) + ":" + (port ? std::string(port) : std::to_string(p));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Switchboard: a self-hosted relay (Azure Relay Hybrid Connections compatible)"};
+  app.require_subcommand(1);
+  auto* serve = app.add_subcommand("serve", "Run the relay server");
+
+  Config defaults;
+  std::string config_file, listen, public_url, log_level, log_format, shutdown_grace;
+  std::vector<std::string> sas_keys;
+  unsigned threads = 0;
+  serve->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)");
+  serve->add_option("--listen", listen,
+                    "HOST:PORT to serve on (TOML 'listen'; default " + defaults.listen +
+                        "; HOST and PORT environment variables apply when neither is given)");
+  serve->add_option("--public-url", public_url,
+                    "Scheme and authority used in rendezvous addresses, e.g. https://relay.example.com "
+                    "(TOML 'public_url'; default: the listener's own Host header)");
+  serve->add_option("--sas-key", sas_keys,
+                    "NAME=KEY: a namespace-wide SAS rule with Listen, Send and Manage rights; repeatable "
+                    "(TOML 'sas_keys'; default: a random key for RootManageSharedAccessKey, printed at start)");
+  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, off (TOML 'log_level'; default info)");
+  serve->add_option("--log-format", log_format, "text or json (TOML 'log_format'; default text)");
+  serve->add_option("--threads", threads, "Worker threads, 0 = one per core (TOML 'threads'; default 0)");
+  serve->add_option("--shutdown-grace", shutdown_grace,
+                    "How long relayed connections may drain on SIGINT/SIGTERM (TOML 'shutdown_grace'; default 10s)");
+  serve->footer("Limits, timeouts, Hybrid Connections entities and rules: TOML only, see docs/configuration.md.");
+
+  CLI11_PARSE(app, argc, argv);
+
+  Config config;
+  if (!config_file.empty()) {
+    if (auto error = switchboard::server::load_toml_file(config_file, config)) {
+      std::cerr << "switchboard: " << *error << "\n";
+      return 2;
+    }
+  }
+  if (!listen.empty()) config.listen = listen;
+  apply_environment(config, !listen.empty() || serve->count("--listen") > 0);
+  if (!public_url.empty()) config.public_url = public_url;
+  if (!sas_keys.empty()) config.sas_keys = sas_keys;
+  if (!log_level.empty()) config.log_level = log_level;
+  if (!log_format.empty()) config.log_format = log_format;
+  if (serve->count("--threads") > 0) config.threads = threads;
+  if (!shutdown_grace.empty()) {
+    auto parsed = switchboard::server::parse_duration(shutdown_grace);
+    if (!parsed) {
+      std::cerr << "switchboard: --shutdown-grace expects a duration such as 10s\n";
+      return 2;
+    }
+    config.shutdown_grace = *parsed;
+  }
+  config.hybrid.public_url = config.public_url;
+  if (auto error = switchboard::server::apply_sas_keys(config)) {
+    std::cerr << "switchboard: " << *error << "\n";
+    return 2;
+  }
+  if (!switchboard::server::configure_logging(config.log_level, config.log_format)) {
+    std::cerr << "switchboard: unknown log level or format ('" << config.log_level << "', '" << config.log_format
+              << "')\n";
+    return 2;
+  }
+  return switchboard::server::serve(std::move(config));
+}
