@@ -116,7 +116,10 @@ void RelayPump::on_readable(int i) {
     std::memcpy(buf, src.carry.data(), carried);
     src.carry_len = 0;
     src.active = true;
-    if (!process(i, buf, carried + n)) return;
+    if (!process(i, buf, carried + n)) {
+      arm_read(i);  // still read the leg: its Close reply and EOF end the pair
+      return;
+    }
   }
   src.read_armed = true;
   asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
@@ -158,18 +161,22 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     if (src.frame_remaining > 0) {
       const std::size_t k =
           static_cast<std::size_t>(std::min<std::uint64_t>(src.frame_remaining, total - in));
+      bool bad_text = false;
       if (src.frame_forwarded) {
         ws::unmask_copy(buf + out, buf + in, k, src.mask, src.mask_offset);
-        if (src.message_text && !src.utf8.feed(buf + out, k)) {
-          flush();
-          fail(1007, "Invalid UTF-8 in a text message.");
-          return false;
-        }
+        bad_text = src.message_text && !src.utf8.feed(buf + out, k);
         out += k;
       }
       in += k;
       src.frame_remaining -= k;
       src.mask_offset += k;
+      if (bad_text) {
+        // The frame's header is already out: complete the frame if we can, so a Close can follow.
+        if (src.frame_remaining == 0) dst.mid_frame = false;
+        flush();
+        fail(1007, "Invalid UTF-8 in a text message.");
+        return false;
+      }
       if (src.frame_remaining == 0 && !end_frame()) return false;
       continue;
     }
@@ -369,7 +376,7 @@ void RelayPump::check_progress() {
 }
 
 void RelayPump::arm_close_deadline() {
-  if (close_deadline_) return;
+  if (close_deadline_ || finished_) return;  // a failed write may have finished the pair already
   close_deadline_.emplace(context_, limits_.close_timeout);
   close_deadline_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;

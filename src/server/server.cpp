@@ -44,7 +44,7 @@ std::string random_key() {
   return std::string(text, 44);
 }
 
-void print_banner(const Config& config, const std::string& key, const std::string& base) {
+void print_banner(const std::string& key, const std::string& base) {
   const std::string listen = base + "/$hc/demo?sb-hc-action=listen";
   const std::string send = base + "/$hc/demo?sb-hc-action=connect";
   std::printf(
@@ -97,7 +97,7 @@ class Server {
     std::string shown_host = bound.address().is_unspecified() ? "127.0.0.1" : bound.address().to_string();
     if (bound.address().is_v6()) shown_host = "[" + shown_host + "]";
     const std::string authority = shown_host + ":" + std::to_string(bound.port());
-    if (generated_key_) print_banner(config_, *generated_key_, "ws://" + authority);
+    if (generated_key_) print_banner(*generated_key_, "ws://" + authority);
     workers_.start();
     spdlog::info("listening on {}:{} with {} worker threads", bound.address().to_string(), bound.port(),
                  workers_.size());

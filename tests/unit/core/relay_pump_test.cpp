@@ -1,0 +1,322 @@
+// The pump driven over socketpairs (in-memory, no network): framing, control frames, half-close
+// and backpressure.
+#include "core/relay_pump.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <random>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+namespace switchboard::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Frame {
+  bool fin = false;
+  std::uint8_t opcode = 0;
+  std::string payload;
+};
+
+std::string masked_frame(std::uint8_t opcode, std::string_view payload, bool fin = true) {
+  std::string out;
+  out += static_cast<char>((fin ? 0x80 : 0) | opcode);
+  if (payload.size() < 126) {
+    out += static_cast<char>(0x80 | payload.size());
+  } else if (payload.size() <= 0xFFFF) {
+    out += static_cast<char>(0x80 | 126);
+    out += static_cast<char>(payload.size() >> 8);
+    out += static_cast<char>(payload.size() & 0xFF);
+  } else {
+    out += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) out += static_cast<char>((payload.size() >> (8 * i)) & 0xFF);
+  }
+  const char mask[4] = {0x5A, 0x13, 0x7F, 0x21};
+  out.append(mask, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return out;
+}
+
+std::string close_payload(std::uint16_t code, std::string_view reason) {
+  std::string out{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+  out += reason;
+  return out;
+}
+
+// One end of a leg, driven by the test with blocking calls.
+class Peer {
+ public:
+  explicit Peer(int fd) : fd_(fd) {}
+  ~Peer() { if (fd_ >= 0) ::close(fd_); }
+  void send(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const auto n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      ASSERT_GT(n, 0);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  // Sends without blocking; returns bytes taken.
+  std::size_t try_send(const std::string& bytes) {
+    const auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  bool read_exact(std::size_t n, std::string& out, std::chrono::milliseconds timeout = 5s) {
+    while (buffer_.size() < n) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+      char chunk[65536];
+      const auto got = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (got <= 0) return false;
+      buffer_.append(chunk, static_cast<std::size_t>(got));
+    }
+    out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return true;
+  }
+  // Server frames are unmasked.
+  std::optional<Frame> read_frame() {
+    std::string h;
+    if (!read_exact(2, h)) return std::nullopt;
+    Frame f;
+    f.fin = (h[0] & 0x80) != 0;
+    f.opcode = h[0] & 0x0F;
+    EXPECT_EQ(h[1] & 0x80, 0) << "server frames must not be masked";
+    std::uint64_t len = h[1] & 0x7F;
+    std::string ext;
+    if (len == 126) {
+      if (!read_exact(2, ext)) return std::nullopt;
+      len = (std::uint64_t(std::uint8_t(ext[0])) << 8) | std::uint8_t(ext[1]);
+    } else if (len == 127) {
+      if (!read_exact(8, ext)) return std::nullopt;
+      len = 0;
+      for (char c : ext) len = (len << 8) | std::uint8_t(c);
+    }
+    if (!read_exact(len, f.payload)) return std::nullopt;
+    return f;
+  }
+  bool at_eof(std::chrono::milliseconds timeout = 5s) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    char c;
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+  void set_receive_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
+  void set_send_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes); }
+  void shut() { ::close(fd_); fd_ = -1; }
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
+
+class RelayPumpTest : public ::testing::Test {
+ protected:
+  void start(Limits limits = {}) {
+    limits_ = limits;
+    int a[2], b[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    sender_ = std::make_unique<Peer>(a[0]);
+    listener_ = std::make_unique<Peer>(b[0]);
+    setup_(a[1], b[1]);
+    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}), std::string(),
+                                        attach(context_, {AF_UNIX, b[1]}), std::string());
+    pump_->on_finished = [this] { finished_.set_value(); };
+    pump_->start();
+    thread_ = std::thread([this] { context_.run(); });
+  }
+  void TearDown() override {
+    guard_.reset();
+    if (pump_) asio::post(context_, [p = pump_] { p->close_both(1001, "test over"); });
+    sender_.reset();
+    listener_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+  template <typename F>
+  auto on_pump_thread(F f) {
+    std::promise<decltype(f())> result;
+    asio::post(context_, [&] { result.set_value(f()); });
+    return result.get_future().get();
+  }
+
+  std::function<void(int, int)> setup_ = [](int, int) {};
+  Limits limits_;
+  asio::io_context context_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_{context_.get_executor()};
+  std::shared_ptr<RelayPump> pump_;
+  std::unique_ptr<Peer> sender_, listener_;
+  std::promise<void> finished_;
+  std::thread thread_;
+};
+
+TEST_F(RelayPumpTest, ForwardsFramesOneForOneUnmasked) {
+  start();
+  sender_->send(masked_frame(ws::kText, "hello"));
+  sender_->send(masked_frame(ws::kBinary, std::string(70000, '\x07')));
+  sender_->send(masked_frame(ws::kText, "frag-", false) + masked_frame(ws::kContinuation, "ment"));
+  auto f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, ws::kText);
+  EXPECT_TRUE(f->fin);
+  EXPECT_EQ(f->payload, "hello");
+  f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, ws::kBinary);
+  EXPECT_EQ(f->payload, std::string(70000, '\x07'));
+  f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_FALSE(f->fin);
+  EXPECT_EQ(f->opcode, ws::kText);
+  EXPECT_EQ(f->payload, "frag-");
+  f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->fin);
+  EXPECT_EQ(f->opcode, ws::kContinuation);
+  EXPECT_EQ(f->payload, "ment");
+}
+
+TEST_F(RelayPumpTest, FramesSplitAcrossWritesArriveIntact) {
+  start();
+  const std::string frame = masked_frame(ws::kBinary, std::string(1000, 'z')) + masked_frame(ws::kPing, "p");
+  for (char c : frame) sender_->send(std::string(1, c));  // one byte at a time
+  auto f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->payload, std::string(1000, 'z'));
+  auto pong = sender_->read_frame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::kPong);
+  EXPECT_EQ(pong->payload, "p");
+}
+
+TEST_F(RelayPumpTest, PingIsAnsweredOnItsOwnLegAndNotForwarded) {
+  start();
+  listener_->send(masked_frame(ws::kPing, "are you there"));
+  listener_->send(masked_frame(ws::kText, "after ping"));
+  auto pong = listener_->read_frame();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::kPong);
+  EXPECT_EQ(pong->payload, "are you there");
+  auto f = sender_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, ws::kText);  // the ping did not cross
+  EXPECT_EQ(f->payload, "after ping");
+}
+
+TEST_F(RelayPumpTest, HalfCloseKeepsTheOtherDirectionFlowing) {
+  start();
+  sender_->send(masked_frame(ws::kClose, close_payload(4000, "bye")));
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::kClose);
+  EXPECT_EQ(close->payload, close_payload(4000, "bye"));
+  listener_->send(masked_frame(ws::kText, "still"));
+  listener_->send(masked_frame(ws::kText, "talking"));
+  listener_->send(masked_frame(ws::kClose, close_payload(4000, "bye")));
+  for (const char* expected : {"still", "talking"}) {
+    auto f = sender_->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, ws::kText);
+    EXPECT_EQ(f->payload, expected);
+  }
+  auto reply = sender_->read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode, ws::kClose);
+  EXPECT_TRUE(sender_->at_eof());
+  EXPECT_TRUE(listener_->at_eof());
+  sender_->shut();
+  listener_->shut();
+  EXPECT_EQ(finished_.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST_F(RelayPumpTest, InvalidUtf8ClosesBothLegsWith1007) {
+  start();
+  sender_->send(masked_frame(ws::kText, "ok\xFF"));
+  for (auto* peer : {sender_.get(), listener_.get()}) {
+    auto f = peer->read_frame();
+    ASSERT_TRUE(f);
+    if (f->opcode == ws::kText) f = peer->read_frame();  // the valid prefix may be forwarded first
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, ws::kClose);
+    ASSERT_GE(f->payload.size(), 2u);
+    EXPECT_EQ((std::uint8_t(f->payload[0]) << 8) | std::uint8_t(f->payload[1]), 1007);
+  }
+}
+
+TEST_F(RelayPumpTest, UnmaskedClientFrameIsAProtocolError) {
+  start();
+  sender_->send(std::string("\x81\x02hi", 4));
+  auto f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, ws::kClose);
+  EXPECT_EQ((std::uint8_t(f->payload[0]) << 8) | std::uint8_t(f->payload[1]), 1002);
+}
+
+TEST_F(RelayPumpTest, LostLegGivesTheOther1001) {
+  start();
+  sender_->shut();
+  auto f = listener_->read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->opcode, ws::kClose);
+  EXPECT_EQ((std::uint8_t(f->payload[0]) << 8) | std::uint8_t(f->payload[1]), 1001);
+  listener_->send(masked_frame(ws::kClose, close_payload(1001, "")));
+  EXPECT_TRUE(listener_->at_eof());
+  listener_->shut();
+  EXPECT_EQ(finished_.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST_F(RelayPumpTest, SlowReceiverHoldsTheSenderBackWithinTheHighWaterMark) {
+  Limits limits;
+  limits.relay_buffer_high_water = 64 * 1024;
+  // Small kernel buffers on the relay's side so the bound shows in the pump, not the kernel.
+  setup_ = [](int server_a, int server_b) {
+    int small = 32 * 1024;
+    ::setsockopt(server_a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    ::setsockopt(server_b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  };
+  start(limits);
+  listener_->set_receive_buffer(32 * 1024);
+  sender_->set_send_buffer(32 * 1024);
+  std::mt19937 random(7);
+  std::string sent;
+  std::string pending_frame;
+  std::size_t max_pending = 0;
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pending_frame.empty()) {
+      std::string payload(4096, '\0');
+      for (auto& c : payload) c = static_cast<char>(random());
+      sent += payload;
+      pending_frame = masked_frame(ws::kBinary, payload);
+    }
+    const std::size_t n = sender_->try_send(pending_frame);
+    pending_frame.erase(0, n);
+    if (n == 0) std::this_thread::sleep_for(5ms);
+    max_pending = std::max(max_pending, on_pump_thread([&] { return pump_->pending_toward(1); }));
+  }
+  // The sender stalls: what it could hand over is bounded by the mark, one read and kernel buffers.
+  EXPECT_LT(sent.size(), 4u * 1024 * 1024);
+  EXPECT_LE(max_pending, limits.relay_buffer_high_water + 256 * 1024 + 4096);
+  // Once the receiver reads, everything arrives, in order.
+  // The rest of the last frame goes from another thread: it can only drain while we read.
+  std::thread finish_sending([&] { if (!pending_frame.empty()) sender_->send(pending_frame); });
+  std::string received;
+  while (received.size() < sent.size()) {
+    auto f = listener_->read_frame();
+    if (!f) finish_sending.join();
+    ASSERT_TRUE(f) << "received " << received.size() << " of " << sent.size();
+    received += f->payload;
+  }
+  finish_sending.join();
+  EXPECT_EQ(received, sent);
+}
+
+}  // namespace
+}  // namespace switchboard::core
