@@ -82,42 +82,62 @@ class HeadReader : public std::enable_shared_from_this<HeadReader> {
   bool timed_out_ = false;
 };
 
-// Sends the last bytes, then closes once the client has had them (avoids an RST that would
-// discard the response).
+// Sends the last bytes, shuts the sending side, and closes once the client has read them and
+// hung up (or after two seconds): closing with unread input would send an RST that can destroy
+// the response before the client reads it.
+class FinalAnswer : public std::enable_shared_from_this<FinalAnswer> {
+ public:
+  FinalAnswer(std::shared_ptr<Handshake> handshake, std::shared_ptr<std::string> bytes)
+      : handshake_(std::move(handshake)), bytes_(std::move(bytes)), timer_(handshake_->context) {}
+
+  void run() {
+    boost::asio::async_write(handshake_->socket, boost::asio::buffer(*bytes_),
+                             [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                               self->on_write(ec);
+                             });
+  }
+
+ private:
+  void on_write(boost::system::error_code ec) {
+    boost::system::error_code ignored;
+    if (ec) {
+      handshake_->socket.close(ignored);
+      return;
+    }
+    handshake_->socket.shutdown(Socket::shutdown_send, ignored);
+    timer_.expires_after(std::chrono::seconds(2));
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+      boost::system::error_code ignored2;
+      if (!e) self->handshake_->socket.close(ignored2);
+    });
+    do_drain();
+  }
+
+  void do_drain() {
+    handshake_->socket.async_read_some(boost::asio::buffer(sink_),
+                                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                                         self->on_drain(ec);
+                                       });
+  }
+
+  void on_drain(boost::system::error_code ec) {
+    if (!ec) {
+      do_drain();
+      return;
+    }
+    timer_.cancel();
+    boost::system::error_code ignored;
+    handshake_->socket.close(ignored);
+  }
+
+  std::shared_ptr<Handshake> handshake_;
+  std::shared_ptr<std::string> bytes_;
+  boost::asio::steady_timer timer_;
+  std::array<char, 512> sink_{};
+};
+
 void finish(std::shared_ptr<Handshake> handshake, std::shared_ptr<std::string> bytes) {
-  auto* socket = &handshake->socket;
-  boost::asio::async_write(
-      *socket, boost::asio::buffer(*bytes),
-      [handshake = std::move(handshake), bytes](boost::system::error_code ec, std::size_t) mutable {
-        boost::system::error_code ignored;
-        if (ec) {
-          handshake->socket.close(ignored);
-          return;
-        }
-        handshake->socket.shutdown(Socket::shutdown_send, ignored);
-        auto timer = std::make_shared<boost::asio::steady_timer>(handshake->context);
-        timer->expires_after(std::chrono::seconds(2));
-        timer->async_wait([handshake](boost::system::error_code e) {
-          boost::system::error_code ignored2;
-          if (!e) handshake->socket.close(ignored2);
-        });
-        auto sink = std::make_shared<std::array<char, 512>>();
-        auto drain = std::make_shared<std::function<void()>>();
-        *drain = [handshake, timer, sink, drain]() {
-          handshake->socket.async_read_some(
-              boost::asio::buffer(*sink), [handshake, timer, drain](boost::system::error_code e, std::size_t) {
-                if (e) {
-                  boost::system::error_code ignored3;
-                  timer->cancel();
-                  handshake->socket.close(ignored3);
-                  *drain = nullptr;  // break the self-reference
-                  return;
-                }
-                (*drain)();
-              });
-        };
-        (*drain)();
-      });
+  std::make_shared<FinalAnswer>(std::move(handshake), std::move(bytes))->run();
 }
 
 std::string base64(const unsigned char* data, std::size_t n) {

@@ -93,7 +93,13 @@ test('slow reader: bounded server memory and a held-back sender', { timeout: 60_
   // Data flowed at the reader's pace: the relay is not simply stuck.
   assert.ok(received >= 6 * MiB, `listener received only ${report.listenerReceivedMiB} MiB in 10 s`);
   assert.ok(received <= 15 * MiB, `listener received ${report.listenerReceivedMiB} MiB: the reader did not pace itself`);
-  assert.ok(growth < HIGH_WATER + 16 * MiB, `server RSS grew by ${report.rssGrowthMiB} MiB (limit: high water + 16 MiB)`);
+  if (process.env.SWITCHBOARD_VARIANT === 'sanitize') {
+    // ASan's allocator keeps freed memory in quarantine and adds redzones: RSS says nothing about
+    // the relay's buffering there. The Release pass asserts the bound.
+    console.log(`slow-reader: RSS bound asserted in the Release pass only (ASan build grew ${report.rssGrowthMiB} MiB)`);
+  } else {
+    assert.ok(growth < HIGH_WATER + 16 * MiB, `server RSS grew by ${report.rssGrowthMiB} MiB (limit: high water + 16 MiB)`);
+  }
   // Held back: kernel buffers on both hops hold some tens of MiB at most; 200 MiB is far away.
   assert.ok(queued < TOTAL, 'the sender managed to queue all 200 MiB within 10 s');
   assert.ok(acceptedByKernel < 64 * MiB, `the server accepted ${report.senderAcceptedByKernelMiB} MiB from the sender`);

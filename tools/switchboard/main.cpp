@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)");
   serve->add_option("--listen", listen,
                     "HOST:PORT to serve on (TOML 'listen'; default " + defaults.listen +
-                        "; HOST and PORT environment variables apply when neither is given)");
+                        "; HOST and PORT environment variables apply when this option is absent)");
   serve->add_option("--public-url", public_url,
                     "Scheme and authority used in rendezvous addresses, e.g. https://relay.example.com "
                     "(TOML 'public_url'; default: the listener's own Host header)");
