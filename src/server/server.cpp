@@ -44,9 +44,10 @@ std::string random_key() {
   return std::string(text, 44);
 }
 
+// The examples are shell commands in double quotes, so "$hc" is written "\$hc".
 void print_banner(const std::string& key, const std::string& base) {
-  const std::string listen = base + "/$hc/demo?sb-hc-action=listen";
-  const std::string send = base + "/$hc/demo?sb-hc-action=connect";
+  const std::string listen = base + "/\\$hc/demo?sb-hc-action=listen";
+  const std::string send = base + "/\\$hc/demo?sb-hc-action=connect";
   std::printf(
       "\nNo SAS rule configured: generated one for this run.\n"
       "  rule name: RootManageSharedAccessKey\n"
@@ -54,10 +55,12 @@ void print_banner(const std::string& key, const std::string& base) {
       "Try it (Node; in a folder with hyco-ws and ws installed, see README):\n"
       "  listener: node -e \"const WS=require('hyco-ws');const u='%s';"
       "WS.createRelayedServer({server:u,token:()=>WS.createRelayToken(u,'RootManageSharedAccessKey','%s')},"
-      "s=>s.on('message',m=>s.send(m))).on('listening',()=>console.log('listening on demo'))\"\n"
+      "s=>s.on('message',m=>s.send(m))).on('listening',()=>console.log('listening on demo'))"
+      ".on('error',e=>console.error('listener:',e.message||e))\"\n"
       "  sender:   node -e \"const W=require('ws');const {createRelayToken}=require('hyco-ws');const u='%s';"
       "const w=new W(u,{headers:{ServiceBusAuthorization:createRelayToken(u,'RootManageSharedAccessKey','%s')}});"
-      "w.on('open',()=>w.send('hello through the relay'));w.on('message',m=>{console.log(String(m));w.close()})\"\n\n",
+      "w.on('open',()=>w.send('hello through the relay'));w.on('message',m=>{console.log(String(m));w.close()});"
+      "w.on('error',e=>console.error('sender:',e.message))\"\n\n",
       key.c_str(), listen.c_str(), key.c_str(), send.c_str(), key.c_str());
   std::fflush(stdout);
 }
