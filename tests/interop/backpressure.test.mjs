@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { MiB, connectUrl, createToken, openControl, sleep, wsConnect } from './lib/hc.mjs';
+import { MiB, openControl, relayThrough, sleep } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
 const HIGH_WATER = 1 * MiB;
@@ -24,15 +24,7 @@ test('slow reader: bounded server memory and a held-back sender', { timeout: 60_
   const entity = 'slow';
   const control = await openControl(server.port, entity);
   t.after(() => control.ws.terminate());
-  const sender = wsConnect(connectUrl(server.port, entity), {
-    headers: { ServiceBusAuthorization: createToken(server.port, entity) },
-  });
-  t.after(() => sender.ws.terminate());
-  const accept = await control.nextAccept();
-  const leg = wsConnect(accept.address);
-  t.after(() => leg.ws.terminate());
-  await leg.opened();
-  await sender.opened();
+  const { sender, leg } = await relayThrough(t, server.port, control, entity);
 
   await sleep(500);
   const baseline = server.rss();

@@ -1,7 +1,7 @@
 // Token expiry and renewToken on control channels (sections 2.7, 3.3, 3.5.4), with token_grace 1 s.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { connectUrl, createToken, openControl, sleep, wsConnect } from './lib/hc.mjs';
+import { createToken, openControl, relayThrough, sleep } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
 let server;
@@ -10,19 +10,6 @@ after(async () => { await stopServer(server, assert); });
 
 const seOf = (token) => Number(/&se=(\d+)/.exec(token)[1]);
 
-// Relays one sender through the given control channel; resolves { sender, leg }.
-async function relayThrough(t, control, entity) {
-  const sender = wsConnect(connectUrl(server.port, entity), {
-    headers: { ServiceBusAuthorization: createToken(server.port, entity) },
-  });
-  t.after(() => sender.ws.terminate());
-  const accept = await control.nextAccept();
-  const leg = wsConnect(accept.address);
-  t.after(() => leg.ws.terminate());
-  await leg.opened();
-  await sender.opened();
-  return { sender, leg };
-}
 
 test('control channel is closed 1008 "The token has expired." after se + grace; its relays live on', { timeout: 20_000 }, async (t) => {
   const entity = 'expiring';
@@ -30,7 +17,7 @@ test('control channel is closed 1008 "The token has expired." after se + grace; 
   const opened = Date.now();
   const control = await openControl(server.port, entity, { token });
   t.after(() => control.ws.terminate());
-  const { sender, leg } = await relayThrough(t, control, entity);
+  const { sender, leg } = await relayThrough(t, server.port, control, entity);
 
   const closed = await control.closed(6000);
   const at = Date.now();
@@ -59,7 +46,7 @@ test('renewToken before expiry keeps the control channel open and working', { ti
   assert.equal(control.state.closed, null, `closed after renewal: ${JSON.stringify(control.state.closed)}`);
   assert.equal(control.messages.length, 0, 'renewToken gets no reply (section 3.5.4)');
 
-  const { sender, leg } = await relayThrough(t, control, entity);
+  const { sender, leg } = await relayThrough(t, server.port, control, entity);
   sender.ws.send('renewed');
   assert.equal(String((await leg.next()).data), 'renewed');
 });

@@ -2,7 +2,7 @@
 // for the grace period and then get 1001, and the process exits 0. Each test has its own server.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connectUrl, createToken, openControl, withTimeout, wsConnect } from './lib/hc.mjs';
+import { openControl, relayThrough, withTimeout } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
 async function ownServer(t, name, config) {
@@ -34,15 +34,7 @@ test('SIGTERM lets a relay drain for shutdown_grace, then closes both legs with 
   const entity = 'draining';
   const control = await openControl(server.port, entity);
   t.after(() => control.ws.terminate());
-  const sender = wsConnect(connectUrl(server.port, entity), {
-    headers: { ServiceBusAuthorization: createToken(server.port, entity) },
-  });
-  t.after(() => sender.ws.terminate());
-  const accept = await control.nextAccept();
-  const leg = wsConnect(accept.address);
-  t.after(() => leg.ws.terminate());
-  await leg.opened();
-  await sender.opened();
+  const { sender, leg } = await relayThrough(t, server.port, control, entity);
 
   const signalled = Date.now();
   server.proc.kill('SIGTERM');

@@ -177,3 +177,18 @@ export function headerValue(headers, name) {
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase());
   return key === undefined ? undefined : headers[key];
 }
+
+// Relays one ws sender through an open control channel (openControl); the listener leg is a
+// plain ws client on the accept address. Resolves { sender, leg } once both are open.
+export async function relayThrough(t, port, control, entity) {
+  const sender = wsConnect(connectUrl(port, entity), {
+    headers: { ServiceBusAuthorization: createToken(port, entity) },
+  });
+  t.after(() => sender.ws.terminate());
+  const accept = await control.nextAccept();
+  const leg = wsConnect(accept.address);
+  t.after(() => leg.ws.terminate());
+  await leg.opened();
+  await sender.opened();
+  return { sender, leg };
+}
