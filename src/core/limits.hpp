@@ -21,6 +21,7 @@ struct Limits {
   std::size_t relay_buffer_high_water = 1024 * 1024;
   std::uint64_t relay_max_message = 0;  // 0 = unlimited
   std::size_t control_max_message = 1024 * 1024;
+  std::size_t control_buffer_high_water = 1024 * 1024;  // unread bytes toward a control channel
   Duration ping_interval = 30s;
   unsigned ping_misses = 3;
   Duration close_timeout = 10s;

@@ -38,10 +38,14 @@ RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a, 
   }
 }
 
-RelayPump::~RelayPump() { pumps_on_thread.erase(this); }
+RelayPump::~RelayPump() {
+  pumps_on_thread.erase(this);
+  if (started_ && !finished_) active_pairs_.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void RelayPump::start() {
   pumps_on_thread.insert(this);
+  started_ = true;
   active_pairs_.fetch_add(1, std::memory_order_relaxed);
   schedule_tick();
   for (int i = 0; i < 2; ++i) {
@@ -86,12 +90,11 @@ void RelayPump::arm_write(int i) {
 
 void RelayPump::on_readable(int i) {
   Leg& src = legs_[i];
-  Leg& dst = legs_[1 - i];
   src.read_armed = false;
   for (int round = 0; round < kReadsPerWake; ++round) {
     if (src.gone || finished_) return;
-    if (dst.outbox.pending() >= limits_.relay_buffer_high_water) {
-      src.read_paused = true;  // resumed by on_writable of the other leg
+    if (backlogged(i)) {
+      src.read_paused = true;  // resumed by on_writable once the backlog drains
       return;
     }
     std::uint8_t* buf = thread_buffer();
@@ -116,10 +119,7 @@ void RelayPump::on_readable(int i) {
     std::memcpy(buf, src.carry.data(), carried);
     src.carry_len = 0;
     src.active = true;
-    if (!process(i, buf, carried + n)) {
-      arm_read(i);  // still read the leg: its Close reply and EOF end the pair
-      return;
-    }
+    if (!process(i, buf, carried + n)) return;
   }
   src.read_armed = true;
   asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
@@ -136,7 +136,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     if (out > out_begin) deliver(d, buf + out_begin, out - out_begin);
     out_begin = out = in;
   };
-  auto end_frame = [&]() -> bool {
+  auto end_frame = [&] {
     if (src.frame_forwarded) {
       dst.mid_frame = false;
       if (!dst.deferred.empty()) {
@@ -148,13 +148,11 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     }
     if (src.frame_fin) {
       src.in_message = false;
-      if (src.message_text && !src.utf8.complete()) {
+      if (src.frame_forwarded && src.message_text && !src.utf8.complete()) {
         flush();
         fail(1007, "Invalid UTF-8 in a text message.");
-        return false;
       }
     }
-    return true;
   };
 
   while (in < total) {
@@ -174,10 +172,11 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
         // The frame's header is already out: complete the frame if we can, so a Close can follow.
         if (src.frame_remaining == 0) dst.mid_frame = false;
         flush();
+        src.frame_forwarded = false;
         fail(1007, "Invalid UTF-8 in a text message.");
-        return false;
+        continue;  // frames stay aligned: the leg's Close reply is still read
       }
-      if (src.frame_remaining == 0 && !end_frame()) return false;
+      if (src.frame_remaining == 0) end_frame();
       continue;
     }
     ws::FrameHeader header;
@@ -185,7 +184,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     if (parsed.status == ws::HeaderStatus::kIncomplete) break;
     if (parsed.status == ws::HeaderStatus::kInvalid || !header.masked) {
       flush();
-      fail(1002, header.masked ? parsed.error : "Client frames must be masked.");
+      fail_leg(i, header.masked ? parsed.error : "Client frames must be masked.");
       return false;
     }
     if (ws::is_control(header.opcode)) {
@@ -196,12 +195,13 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
       ws::unmask_copy(payload, buf + in + header.header_size, len, header.mask, 0);
       in += size;
       if (header.opcode == ws::kPing && !src.close_received) {
+        flush();  // if the Pong fails and closes the pair, data before it must already be out
         send_control(i, ws::make_control_frame(ws::kPong, {payload, len}));
       } else if (header.opcode == ws::kClose && !src.close_received) {
         const auto check = ws::check_close_payload({payload, len});
         if (check != ws::CloseCheck::kValid) {
           flush();
-          fail(check == ws::CloseCheck::kInvalidUtf8 ? 1007 : 1002, "Invalid Close frame.");
+          fail_leg(i, "Invalid Close frame.");
           return false;
         }
         src.close_received = true;
@@ -219,13 +219,13 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     if (header.opcode == ws::kContinuation) {
       if (!src.in_message) {
         flush();
-        fail(1002, "Continuation frame without a message.");
+        fail_leg(i, "Continuation frame without a message.");
         return false;
       }
     } else {
       if (src.in_message) {
         flush();
-        fail(1002, "New message before the previous one ended.");
+        fail_leg(i, "New message before the previous one ended.");
         return false;
       }
       src.in_message = true;
@@ -236,8 +236,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     src.message_bytes += header.payload_length;
     if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
       flush();
-      fail(1009, "Message too big.");
-      return false;
+      fail(1009, "Message too big.");  // the frame is then dropped: nothing crosses any more
     }
     src.frame_fin = header.fin;
     src.frame_remaining = header.payload_length;
@@ -250,7 +249,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
       dst.mid_frame = header.payload_length > 0;
     }
     in += header.header_size;
-    if (header.payload_length == 0 && !end_frame()) return false;
+    if (header.payload_length == 0) end_frame();
   }
   // Keep an incomplete header or control frame for the next read.
   src.carry_len = static_cast<std::uint8_t>(total - in);
@@ -279,14 +278,23 @@ void RelayPump::on_writable(int i) {
     case Outbox::Result::kDone: break;
   }
   maybe_resume(1 - i);
+  maybe_resume(i);
   check_progress();
 }
 
-// Reads leg i again once the other leg has drained below half the high-water mark.
+// Whether reading leg i must wait: bytes toward the other leg (its data) or toward leg i itself
+// (our Pongs to its Pings) are above the high-water mark.
+bool RelayPump::backlogged(int i, std::size_t mark) const {
+  const Leg& src = legs_[i];
+  const std::size_t limit = mark == 0 ? limits_.relay_buffer_high_water : mark;
+  return legs_[1 - i].outbox.pending() >= limit || src.outbox.pending() + src.deferred.size() >= limit;
+}
+
+// Reads leg i again once both backlogs have drained below half the high-water mark.
 void RelayPump::maybe_resume(int i) {
   Leg& src = legs_[i];
   if (!src.read_paused || src.gone) return;
-  if (legs_[1 - i].outbox.pending() >= limits_.relay_buffer_high_water / 2) return;
+  if (backlogged(i, limits_.relay_buffer_high_water / 2)) return;
   src.read_paused = false;
   src.read_armed = true;
   asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
@@ -296,7 +304,7 @@ void RelayPump::send_control(int i, std::string frame) {
   Leg& leg = legs_[i];
   if (leg.gone || leg.close_sent) return;
   if (leg.mid_frame) {
-    leg.deferred += frame;
+    leg.deferred = std::move(frame);  // only Pongs wait here; answering the latest Ping is enough
     return;
   }
   deliver(i, frame);
@@ -324,6 +332,18 @@ void RelayPump::close_both(std::uint16_t code, std::string_view reason) {
 void RelayPump::fail(std::uint16_t code, std::string_view reason) {
   spdlog::debug("relay closing both legs: {} {}", code, reason);
   close_both(code, reason);
+}
+
+// A protocol error: the stream of leg i can no longer be parsed, so it gets its Close and is
+// dropped at once (RFC 6455 section 7.1.7); the other leg is closed normally.
+void RelayPump::fail_leg(int i, std::string_view reason) {
+  spdlog::debug("relay leg protocol error: {}", reason);
+  Leg& leg = legs_[i];
+  if (!leg.gone && !leg.close_sent && !leg.mid_frame) deliver(i, ws::make_close_frame(1002, reason));
+  leg.close_sent = true;
+  drop(i);
+  initiate_close(1 - i, 1002, reason);
+  check_progress();
 }
 
 void RelayPump::drop(int i) {
@@ -362,6 +382,8 @@ void RelayPump::check_progress() {
       arm_close_deadline();
     }
   }
+  // With one leg gone nothing more can cross: the other has close_timeout to finish.
+  if (!finished_ && (legs_[0].gone != legs_[1].gone)) arm_close_deadline();
   if (finished_ || !legs_[0].gone || !legs_[1].gone) return;
   finished_ = true;
   tick_.cancel();
@@ -396,20 +418,23 @@ void RelayPump::on_tick() {
   if (finished_) return;
   for (int i = 0; i < 2; ++i) {
     Leg& leg = legs_[i];
-    if (leg.gone || leg.close_sent) continue;
+    // A leg that sent its Close has nothing more to say; its silence is not a failure.
+    if (leg.gone || leg.close_received) continue;
     // A leg we are not reading (backpressure) cannot show activity; it is not silent.
     if (leg.active || leg.read_paused) {
       leg.active = false;
       leg.missed = 0;
     } else if (++leg.missed >= limits_.ping_misses) {
-      spdlog::info("relay leg silent for {} pings, closing the pair", leg.missed);
-      deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
+      spdlog::info("relay leg silent for {} ping intervals, closing the pair", leg.missed);
+      if (!leg.mid_frame && !leg.close_sent) deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
       drop(i);
       initiate_close(1 - i, 1011, "Keepalive timeout.");
       check_progress();
+      if (!finished_) schedule_tick();
       return;
     }
-    if (!leg.mid_frame) deliver(i, ws::make_control_frame(ws::kPing, {}));
+    // No Ping after our Close: silence is still counted above.
+    if (!leg.mid_frame && !leg.close_sent) deliver(i, ws::make_control_frame(ws::kPing, {}));
   }
   schedule_tick();
 }

@@ -52,7 +52,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
     Socket socket;
     Outbox outbox;           // bytes toward this leg the kernel has not taken yet
     std::string leftover;    // bytes read with the handshake, processed before the socket
-    std::string deferred;    // our control frames toward this leg, held while a frame is mid-way
+    std::string deferred;    // our latest Pong toward this leg, held while a frame is mid-way
     // Inbound frame state (frames this leg sends us).
     std::array<std::uint8_t, ws::kMaxControlFrame> carry{};  // an incomplete header or control frame
     std::uint8_t carry_len = 0;
@@ -92,6 +92,8 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   void send_control(int i, std::string frame);
   void initiate_close(int i, std::uint16_t code, std::string_view reason);
   void fail(std::uint16_t code, std::string_view reason);
+  void fail_leg(int i, std::string_view reason);
+  bool backlogged(int i, std::size_t mark = 0) const;
   void drop(int i);
   void on_leg_gone(int i);
   void maybe_resume(int i);
@@ -105,6 +107,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   std::array<Leg, 2> legs_;
   asio::steady_timer tick_;
   std::optional<asio::steady_timer> close_deadline_;
+  bool started_ = false;
   bool finished_ = false;
   static std::atomic<std::size_t> active_pairs_;
 };

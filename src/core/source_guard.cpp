@@ -42,6 +42,7 @@ void SourceGuard::release(const std::string& source) {
 Duration SourceGuard::record_failure(const std::string& source) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
+  sweep(now);
   auto& entry = sources_[source];
   if (entry.failures == 0 || now - entry.window_start > limits_.failed_handshake_window) {
     entry.failures = 0;
@@ -54,6 +55,16 @@ Duration SourceGuard::record_failure(const std::string& source) {
   entry.window_start = now;
   const Duration delay = std::chrono::seconds(1) * (1u << excess);  // 2^(n - threshold) s
   return std::min(delay, limits_.failed_handshake_max_delay);
+}
+
+// Forgets sources with nothing pending whose failure window has passed, at most once a window,
+// so the table stays as small as the set of recently active sources.
+void SourceGuard::sweep(std::chrono::steady_clock::time_point now) {
+  if (now - last_sweep_ < limits_.failed_handshake_window) return;
+  last_sweep_ = now;
+  std::erase_if(sources_, [&](const auto& item) {
+    return item.second.pending == 0 && now - item.second.window_start > limits_.failed_handshake_window;
+  });
 }
 
 std::size_t SourceGuard::pending() const {

@@ -52,11 +52,13 @@ class SourceGuard {
     std::chrono::steady_clock::time_point window_start{};
   };
   void forget_if_idle(std::unordered_map<std::string, Entry>::iterator it);
+  void sweep(std::chrono::steady_clock::time_point now);
 
   const Limits& limits_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> sources_;
   std::size_t pending_ = 0;
+  std::chrono::steady_clock::time_point last_sweep_{};
 };
 
 }  // namespace switchboard::core

@@ -54,6 +54,16 @@ void WsChannel::deliver(const std::string& bytes) {
     case Outbox::Result::kPending: arm_write(); break;
     case Outbox::Result::kFailed: end(1006, "Connection lost."); drop(); break;
   }
+  note_backlog();
+}
+
+void WsChannel::note_backlog() {
+  backlog_.store(outbox_.pending(), std::memory_order_relaxed);
+  if (read_paused_ && !gone_ && outbox_.pending() < limits_.control_buffer_high_water / 2) {
+    read_paused_ = false;
+    read_armed_ = true;
+    asio::post(context_, [self = shared_from_this()] { self->on_readable(); });
+  }
 }
 
 void WsChannel::close(std::uint16_t code, std::string_view reason) {
@@ -102,6 +112,7 @@ void WsChannel::arm_write() {
       case Outbox::Result::kFailed: self->end(1006, "Connection lost."); self->drop(); break;
       case Outbox::Result::kDone: self->shut_if_done(); break;
     }
+    self->note_backlog();
   });
 }
 
@@ -109,6 +120,10 @@ void WsChannel::on_readable() {
   read_armed_ = false;
   for (int round = 0; round < 4; ++round) {
     if (gone_) return;
+    if (outbox_.pending() >= limits_.control_buffer_high_water) {
+      read_paused_ = true;  // resumed by note_backlog once the peer reads again
+      return;
+    }
     std::uint8_t* buf = thread_buffer();
     const std::size_t carried = carry_.size();
     std::size_t n = 0;
@@ -243,7 +258,9 @@ void WsChannel::end(std::uint16_t code, std::string_view reason) {
     on_end_ = nullptr;
     callback(code, reason);
   }
-  on_message_ = nullptr;
+  // Released later: end() may run inside on_message_ itself. Releasing it breaks the
+  // channel -> handler -> owner -> channel cycle.
+  asio::post(context_, [self = shared_from_this()] { self->on_message_ = nullptr; });
 }
 
 void WsChannel::shut_if_done() {

@@ -2,6 +2,7 @@
 // whose messages are small. Relayed data goes through RelayPump instead.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,7 +40,8 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   // Sends a Close and drops the connection without waiting.
   void abort(std::uint16_t code, std::string_view reason);
   bool open() const { return !closing_ && !gone_; }
-  std::size_t pending_bytes() const { return outbox_.pending(); }
+  // Bytes not yet taken by the kernel; readable from any thread.
+  std::size_t backlog() const { return backlog_.load(std::memory_order_relaxed); }
   // Appended to reasons the channel originates itself (keepalive, oversized message).
   std::string reason_suffix;
 
@@ -49,6 +51,7 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   void on_readable();
   bool process(std::uint8_t* buf, std::size_t total);
   void deliver(const std::string& bytes);
+  void note_backlog();
   void on_peer_close(std::uint16_t code, std::string_view reason);
   void protocol_error(std::uint16_t code, std::string_view reason);
   void end(std::uint16_t code, std::string_view reason);
@@ -71,6 +74,8 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   bool in_message_ = false;
   bool message_text_ = false;
   bool read_armed_ = false;
+  bool read_paused_ = false;  // the peer does not read what we send (e.g. Pongs to a Ping flood)
+  std::atomic<std::size_t> backlog_{0};
   bool write_armed_ = false;
   bool closing_ = false;         // a Close was sent
   bool close_received_ = false;  // the peer's Close arrived

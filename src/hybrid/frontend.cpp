@@ -28,6 +28,25 @@ constexpr std::string_view kInvalidAddress = "The rendezvous address is not vali
 constexpr std::string_view kAllowedListenersHeader = "Microsoft-Relay-AllowedListeners";
 constexpr std::string_view kDisallowedListenersHeader = "Microsoft-Relay-DisallowedListeners";
 
+struct Refused {
+  int status;
+  std::string_view reason;
+};
+
+// What a sender hears when no accept could be sent.
+Refused refusal_for(Frontend::Routed routed) {
+  switch (routed) {
+    case Frontend::Routed::kNoneEligible:
+      return {404, "None of the connected listeners meet the AllowedListeners/DisallowedListeners criteria"};
+    case Frontend::Routed::kAllBacklogged:
+      return {503, "Service Unavailable: the listeners of this endpoint are not reading their control channels."};
+    case Frontend::Routed::kTooBig:
+      return {431, "Request Header Fields Too Large: the accept message would exceed 64 KiB."};
+    default:
+      return {404, kNoListeners};
+  }
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -145,13 +164,10 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
       answer(504, "The listener did not accept the connection in time.", true);
       return;
     }
-    const auto pick = frontend.registry_.pick_listener(entity.key, filter);
-    if (pick.outcome != Registry::Pick::kPicked) {
-      answer(404, kNoListeners, true);
-      return;
-    }
-    if (!frontend.dispatch(shared_from_this(), pick.listener)) {
-      answer(431, "Request Header Fields Too Large: the accept message would exceed 64 KiB.", true);
+    const auto routed = frontend.route(shared_from_this());
+    if (routed != Frontend::Routed::kSent) {
+      const auto refused = refusal_for(routed);
+      answer(refused.status, refused.reason, true);
     }
   }
 
@@ -197,7 +213,7 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
 };
 
 Frontend::Frontend(const Settings& settings, core::Services& services)
-    : settings_(settings), services_(services), registry_(settings) {}
+    : settings_(settings), services_(services), registry_(settings, services.limits.control_buffer_high_water) {}
 
 void Frontend::handle(std::shared_ptr<Handshake> handshake) {
   Request request{std::move(handshake), {}, {}, {}};
@@ -276,7 +292,10 @@ std::string token_of(const core::RequestHead& head, const HcParams& params) {
 void Frontend::listen(Request& request) {
   const std::string key = entity_key(request.raw_path);
   const EntityConfig* config = registry_.configured(key);
-  if (config == nullptr && settings_.strict_entities) {
+  // A listener names an entity exactly (section 1.3): never a configured entity plus a suffix.
+  const auto enclosing = config ? std::nullopt : registry_.resolve(request.raw_path);
+  const bool under_configured = enclosing && enclosing->config != nullptr;
+  if (request.raw_path.empty() || (config == nullptr && (settings_.strict_entities || under_configured))) {
     refuse(request, 404, "Endpoint does not exist.", request.raw_path);
     return;
   }
@@ -369,25 +388,35 @@ void Frontend::connect(Request& request) {
     }
     if (!joined) sender->connect_headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
   }
-  const auto pick = registry_.pick_listener(resolved->key, sender->filter);
-  if (pick.outcome == Registry::Pick::kNoneEligible) {
-    refuse(request, 404, "None of the connected listeners meet the AllowedListeners/DisallowedListeners criteria",
-           resolved->path);
-    return;
-  }
-  if (pick.outcome == Registry::Pick::kNoListeners) {
-    refuse(request, 404, kNoListeners, resolved->path);
-    return;
-  }
-  if (!dispatch(sender, pick.listener)) {
-    refuse(request, 431, "Request Header Fields Too Large: the accept message would exceed 64 KiB.",
-           resolved->path);
+  const auto routed = route(sender);
+  if (routed != Routed::kSent) {
+    const auto refused = refusal_for(routed);
+    refuse(request, refused.status, refused.reason, resolved->path);
     return;
   }
   sender->start_waiting();
 }
 
-bool Frontend::dispatch(const std::shared_ptr<HeldSender>& sender, const std::shared_ptr<Listener>& listener) {
+Frontend::Routed Frontend::route(const std::shared_ptr<HeldSender>& sender) {
+  // A listener can close between being picked and being handed the accept: pick again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const auto pick = registry_.pick_listener(sender->entity.key, sender->filter);
+    switch (pick.outcome) {
+      case Registry::Pick::kNoListeners: return Routed::kNoListeners;
+      case Registry::Pick::kNoneEligible: return Routed::kNoneEligible;
+      case Registry::Pick::kAllBacklogged: return Routed::kAllBacklogged;
+      case Registry::Pick::kPicked: break;
+    }
+    switch (dispatch(sender, pick.listener)) {
+      case Dispatch::kSent: return Routed::kSent;
+      case Dispatch::kTooBig: return Routed::kTooBig;
+      case Dispatch::kListenerGone: break;
+    }
+  }
+  return Routed::kNoListeners;
+}
+
+Frontend::Dispatch Frontend::dispatch(const std::shared_ptr<HeldSender>& sender, const std::shared_ptr<Listener>& listener) {
   const std::string id = core::make_rendezvous_id(sender->base_id);
   std::string address = listener->identity().base_url + "/$hc/" + sender->raw_path + "?";
   if (sender->app_query.present) address += sender->app_query.text + "&";
@@ -399,12 +428,12 @@ bool Frontend::dispatch(const std::shared_ptr<HeldSender>& sender, const std::sh
   accept["connectHeaders"] = sender->connect_headers;
   accept["remoteEndpoint"] = json::object{{"address", remote.address}, {"port", remote.port}};
   std::string message = json::serialize(json::object{{"accept", std::move(accept)}});
-  if (message.size() > kMaxControlMessage) return false;
+  if (message.size() > kMaxControlMessage) return Dispatch::kTooBig;
   sender->current_id = id;
-  registry_.add_pending(id, {sender, listener});
+  if (!registry_.add_pending(id, {sender, listener})) return Dispatch::kListenerGone;
   listener->post_message(std::move(message));
   spdlog::debug("accept {} sent to listener {}", id, listener->id());
-  return true;
+  return Dispatch::kSent;
 }
 
 void Frontend::on_listener_gone(Listener& listener) {
@@ -428,7 +457,8 @@ void Frontend::rendezvous(Request& request) {
   if (request.params.status_code) {
     const std::string& code = *request.params.status_code;
     int status = 400;
-    if (std::from_chars(code.data(), code.data() + code.size(), status).ec != std::errc{}) status = 400;
+    const auto parsed = std::from_chars(code.data(), code.data() + code.size(), status);
+    if (parsed.ec != std::errc{} || parsed.ptr != code.data() + code.size()) status = 400;
     core::refuse(request.handshake, {410, "Gone"}, core::Blame::kNone);
     asio::post(sender_context, [sender, status, description = request.params.status_description.value_or("")] {
       sender->reject(status, description);

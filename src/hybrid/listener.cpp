@@ -75,8 +75,11 @@ void Listener::on_message(bool text, const std::string& payload) {
 }
 
 void Listener::arm_expiry() {
-  const auto deadline = std::chrono::system_clock::time_point(std::chrono::seconds(expiry_)) + token_grace_ +
-                        std::chrono::seconds(1);
+  // Clamped: a far-future se must not overflow the clock's nanoseconds.
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  const auto expiry = std::min(std::chrono::seconds(expiry_), now_s + std::chrono::hours(24 * 365 * 10));
+  const auto deadline = std::chrono::system_clock::time_point(expiry) + token_grace_ + std::chrono::seconds(1);
   const auto wait = std::max(deadline - std::chrono::system_clock::now(),
                              std::chrono::system_clock::duration::zero());
   expiry_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(wait));

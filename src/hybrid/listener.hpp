@@ -38,6 +38,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void post_close(std::uint16_t code, std::string reason);
 
   bool open() const { return open_.load(std::memory_order_acquire); }
+  // Open, but not reading its control channel: it gets no new work (protocol section 6.2).
+  bool backlogged(std::size_t high_water) const {
+    return open() && channel_->backlog() >= high_water;
+  }
   const std::string& id() const { return identity_.id; }
   const Identity& identity() const { return identity_; }
   asio::io_context& context() { return context_; }

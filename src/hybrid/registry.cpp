@@ -39,28 +39,49 @@ std::string entity_key(std::string_view raw_path) {
   return key;
 }
 
-Registry::Registry(const Settings& settings) : settings_(settings) {
+Registry::Registry(const Settings& settings, std::size_t listener_high_water)
+    : settings_(settings), listener_high_water_(listener_high_water) {
   for (const auto& entity : settings_.entities) {
-    auto& slot = entities_[entity_key(entity.path)];
+    const std::string key = entity_key(entity.path);
+    auto& slot = entities_[key];
     slot.path = entity.path;
     slot.config = &entity;
+    note_depth(key);
+  }
+}
+
+void Registry::note_depth(const std::string& key) {
+  const std::size_t depth = static_cast<std::size_t>(std::count(key.begin(), key.end(), '/')) + 1;
+  std::size_t seen = max_depth_.load();
+  while (depth > seen && !max_depth_.compare_exchange_weak(seen, depth)) {
   }
 }
 
 std::optional<ResolvedEntity> Registry::resolve(std::string_view raw_request_path) const {
-  // Candidate prefixes end at each '/' and at the end; the longest existing one wins.
-  std::vector<std::size_t> ends;
-  for (std::size_t i = 0; i < raw_request_path.size(); ++i) {
-    if (raw_request_path[i] == '/') ends.push_back(i);
+  // Candidate prefixes end at a '/' or at the end, no deeper than the deepest entity; decoded
+  // once, outside the lock. The longest existing one wins.
+  struct Candidate {
+    std::size_t raw_end;
+    std::string key;
+  };
+  std::vector<Candidate> candidates;
+  const std::size_t depth = max_depth_.load();
+  std::string key;
+  std::size_t start = 0;
+  while (candidates.size() < depth) {
+    const auto slash = raw_request_path.find('/', start);
+    if (!candidates.empty()) key += '/';
+    key += decode_segment(raw_request_path.substr(start, slash - start));
+    candidates.push_back({slash == std::string_view::npos ? raw_request_path.size() : slash, key});
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
   }
-  ends.push_back(raw_request_path.size());
   std::lock_guard lock(mutex_);
-  for (auto it = ends.rbegin(); it != ends.rend(); ++it) {
-    const std::string key = entity_key(raw_request_path.substr(0, *it));
-    const auto found = entities_.find(key);
+  for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
+    const auto found = entities_.find(it->key);
     if (found == entities_.end()) continue;
     if (found->second.config == nullptr && found->second.listeners.empty()) continue;
-    return ResolvedEntity{key, found->second.path, found->second.config, *it};
+    return ResolvedEntity{it->key, found->second.path, found->second.config, it->raw_end};
   }
   return std::nullopt;
 }
@@ -81,6 +102,7 @@ Registry::AddResult Registry::add_listener(const std::string& key, std::string_v
     return AddResult::kFull;
   }
   entity.listeners.push_back(std::move(listener));
+  note_depth(key);
   return AddResult::kAdded;
 }
 
@@ -112,22 +134,29 @@ Registry::PickResult Registry::pick_listener(const std::string& key, const Liste
   const auto found = entities_.find(key);
   if (found == entities_.end() || found->second.listeners.empty()) return {Pick::kNoListeners, nullptr};
   bool any_open = false;
+  bool any_backlogged = false;
   for (const auto& listener : found->second.listeners) {
     if (!listener->open()) continue;
     any_open = true;
     if (!filter.allowed.empty() && !listed(filter.allowed, listener->id())) continue;
     if (listed(filter.disallowed, listener->id())) continue;
+    if (listener->backlogged(listener_high_water_)) {
+      any_backlogged = true;
+      continue;
+    }
     eligible.push_back(listener);
   }
   if (!any_open) return {Pick::kNoListeners, nullptr};
-  if (eligible.empty()) return {Pick::kNoneEligible, nullptr};
+  if (eligible.empty()) return {any_backlogged ? Pick::kAllBacklogged : Pick::kNoneEligible, nullptr};
   std::uniform_int_distribution<std::size_t> index(0, eligible.size() - 1);
   return {Pick::kPicked, eligible[index(random)]};
 }
 
-void Registry::add_pending(const std::string& id, PendingAccept pending) {
+bool Registry::add_pending(const std::string& id, PendingAccept pending) {
   std::lock_guard lock(mutex_);
+  if (!pending.listener->open()) return false;
   pending_[id] = std::move(pending);
+  return true;
 }
 
 std::optional<PendingAccept> Registry::claim(const std::string& id) {

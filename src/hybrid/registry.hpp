@@ -2,6 +2,7 @@
 // under one mutex: relayed data never touches it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -46,7 +47,7 @@ struct EntityStatus {
 
 class Registry {
  public:
-  explicit Registry(const Settings& settings);
+  Registry(const Settings& settings, std::size_t listener_high_water);
 
   // The longest configured or live entity equal to the request path or a '/'-boundary prefix.
   std::optional<ResolvedEntity> resolve(std::string_view raw_request_path) const;
@@ -59,15 +60,18 @@ class Registry {
   std::vector<std::pair<std::string, PendingAccept>> remove_listener(const std::string& key,
                                                                     const Listener* listener);
 
-  enum class Pick { kPicked, kNoListeners, kNoneEligible };
+  enum class Pick { kPicked, kNoListeners, kNoneEligible, kAllBacklogged };
   struct PickResult {
     Pick outcome = Pick::kNoListeners;
     std::shared_ptr<Listener> listener;
   };
-  // Uniformly random among open listeners passing the filter (protocol section 6.2, 5.7).
+  // Uniformly random among open listeners passing the filter (protocol section 6.2, 5.7),
+  // skipping listeners that do not read their control channel.
   PickResult pick_listener(const std::string& key, const ListenerFilter& filter) const;
 
-  void add_pending(const std::string& id, PendingAccept pending);
+  // False if the listener closed meanwhile (then pick again): checked under the same lock that
+  // removal takes, so an accept is never left with a listener that has already gone.
+  bool add_pending(const std::string& id, PendingAccept pending);
   // Takes the pending accept out: each address works once.
   std::optional<PendingAccept> claim(const std::string& id);
 
@@ -82,7 +86,11 @@ class Registry {
     std::vector<std::shared_ptr<Listener>> listeners;
   };
 
+  void note_depth(const std::string& key);
+
   const Settings& settings_;
+  const std::size_t listener_high_water_;
+  std::atomic<std::size_t> max_depth_{1};  // most segments of any entity: bounds resolve()
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entity> entities_;
   std::unordered_map<std::string, PendingAccept> pending_;

@@ -104,6 +104,7 @@ Error read_limits(const toml::table& t, core::Limits& l) {
                  read_integer(t, "relay_buffer_high_water", l.relay_buffer_high_water),
                  read_integer(t, "relay_max_message", l.relay_max_message),
                  read_integer(t, "control_max_message", l.control_max_message),
+                 read_integer(t, "control_buffer_high_water", l.control_buffer_high_water),
                  read_duration(t, "ping_interval", l.ping_interval),
                  read_integer(t, "ping_misses", l.ping_misses),
                  read_duration(t, "close_timeout", l.close_timeout)}) {

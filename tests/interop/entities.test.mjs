@@ -100,3 +100,31 @@ test('accept timeout: the sender gets 504 after accept_timeout; the late accept 
   t.after(() => late.ws.terminate());
   await expectRefused(t, late, 403, 'The rendezvous address is not valid.');
 });
+
+// The rest runs in dynamic mode beside a configured entity.
+test('dynamic mode: a listener must name an entity exactly, never a configured one plus a suffix', async (t) => {
+  const dynamic = await startServer({ name: 'entities-dynamic', config: { entities: [{ path: 'fixed' }] } });
+  t.after(() => stopServer(dynamic, assert));
+  for (const path of ['fixed/sub', 'FIXED/sub/more']) {
+    const refused = wsConnect(listenUrl(dynamic.port, path),
+      { headers: { ServiceBusAuthorization: createToken(dynamic.port, path) } });
+    await expectRefused(t, refused, 404, 'Endpoint does not exist.');
+  }
+  const empty = wsConnect(`ws://127.0.0.1:${dynamic.port}/$hc/?sb-hc-action=listen`,
+    { headers: { ServiceBusAuthorization: createToken(dynamic.port, '') } });
+  await expectRefused(t, empty, 404, 'Endpoint does not exist.');
+  const other = await openControl(dynamic.port, 'fresh/sub');  // nothing configured above it
+  other.ws.close();
+});
+
+test('a path of thousands of segments gets a proper answer and the server keeps serving', async (t) => {
+  const deep = `${'/'.repeat(14000)}x`;  // 14,000 empty segments: within max_header_bytes
+  const started = Date.now();
+  const s = sender(t, deep, { tokenPath: 'known' });
+  const r = await s.refused(10_000);
+  assert.ok([401, 403, 404].includes(r.status), `${r.status} ${r.statusMessage}`);
+  const c = await control(t, 'known');
+  c.ws.close();
+  // A hang guard only: this bound does not tell linear from quadratic resolution.
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+});

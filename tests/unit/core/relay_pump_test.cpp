@@ -318,5 +318,71 @@ TEST_F(RelayPumpTest, SlowReceiverHoldsTheSenderBackWithinTheHighWaterMark) {
   EXPECT_EQ(received, sent);
 }
 
+TEST_F(RelayPumpTest, PingFloodFromANonReaderIsBounded) {
+  Limits limits;
+  limits.relay_buffer_high_water = 64 * 1024;
+  setup_ = [](int server_a, int) {
+    int small = 32 * 1024;
+    ::setsockopt(server_a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ::setsockopt(server_a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  };
+  start(limits);
+  sender_->set_receive_buffer(32 * 1024);
+  sender_->set_send_buffer(32 * 1024);
+  // The sender pings as fast as it can and never reads the Pongs.
+  const std::string ping = masked_frame(ws::kPing, std::string(125, 'p'));
+  std::size_t sent = 0;
+  std::size_t max_pending = 0;
+  std::string partial;
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    if (partial.empty()) partial = ping;
+    const std::size_t n = sender_->try_send(partial);
+    partial.erase(0, n);
+    sent += n;
+    if (n == 0) std::this_thread::sleep_for(5ms);
+    max_pending = std::max(max_pending, on_pump_thread([&] { return pump_->pending_toward(0); }));
+  }
+  EXPECT_LE(max_pending, limits.relay_buffer_high_water + 256 * 1024);
+  EXPECT_LT(sent, 4u * 1024 * 1024) << "the flood was not held back";
+}
+
+TEST_F(RelayPumpTest, HalfClosedPairEndsWithinCloseTimeoutWhenTheCloserVanishes) {
+  Limits limits;
+  limits.close_timeout = 300ms;
+  start(limits);
+  sender_->send(masked_frame(ws::kClose, close_payload(1000, "")));
+  ASSERT_TRUE(listener_->read_frame());  // the forwarded Close; the listener never answers
+  sender_->shut();                       // and the closer goes away
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(finished_.get_future().wait_for(3s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST_F(RelayPumpTest, KeepaliveDoesNotCutAHalfClosedPair) {
+  Limits limits;
+  limits.ping_interval = 50ms;
+  limits.ping_misses = 2;
+  start(limits);
+  sender_->send(masked_frame(ws::kClose, close_payload(1000, "done sending")));
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  ASSERT_EQ(close->opcode, ws::kClose);
+  // The sender is silent from now on, for many ping intervals; the listener keeps talking.
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(60ms);
+    listener_->send(masked_frame(ws::kText, "late " + std::to_string(i)));
+  }
+  for (int i = 0; i < 6; ++i) {
+    std::optional<Frame> f;
+    do {
+      f = sender_->read_frame();
+    } while (f && f->opcode == ws::kPing);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, ws::kText);
+    EXPECT_EQ(f->payload, "late " + std::to_string(i));
+  }
+}
+
 }  // namespace
 }  // namespace switchboard::core
