@@ -21,7 +21,10 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
  public:
   Handshake(Services& services, asio::io_context& context, Socket socket, RemoteEndpoint remote,
             SourceTicket ticket)
-      : services(services), context(context), socket(std::move(socket)), remote(std::move(remote)),
+      : services(services),
+        context(context),
+        socket(std::move(socket)),
+        remote(std::move(remote)),
         ticket(std::move(ticket)) {}
 
   Services& services;

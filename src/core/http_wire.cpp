@@ -92,9 +92,8 @@ class FinalAnswer : public std::enable_shared_from_this<FinalAnswer> {
 
   void run() {
     boost::asio::async_write(handshake_->socket, boost::asio::buffer(*bytes_),
-                             [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                               self->on_write(ec);
-                             });
+                             [self = shared_from_this()](boost::system::error_code ec,
+                                                         std::size_t) { self->on_write(ec); });
   }
 
  private:
@@ -114,10 +113,11 @@ class FinalAnswer : public std::enable_shared_from_this<FinalAnswer> {
   }
 
   void do_drain() {
-    handshake_->socket.async_read_some(boost::asio::buffer(sink_),
-                                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                                         self->on_drain(ec);
-                                       });
+    handshake_->socket.async_read_some(
+        boost::asio::buffer(sink_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          self->on_drain(ec);
+        });
   }
 
   void on_drain(boost::system::error_code ec) {
@@ -142,7 +142,8 @@ void finish(std::shared_ptr<Handshake> handshake, std::shared_ptr<std::string> b
 
 std::string base64(const unsigned char* data, std::size_t n) {
   std::string out(4 * ((n + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  const int written =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
   out.resize(static_cast<std::size_t>(written));
   return out;
 }
@@ -183,8 +184,9 @@ std::string render_response(int status, std::string_view reason, const std::vect
 }
 
 void refuse(std::shared_ptr<Handshake> handshake, Refusal refusal, Blame blame) {
-  spdlog::info("refused {} {} from {}:{}: {} {}", handshake->request.method, handshake->request.target,
-               handshake->remote.address, handshake->remote.port, refusal.status, refusal.reason);
+  spdlog::info("refused {} {} from {}:{}: {} {}", handshake->request.method,
+               handshake->request.target, handshake->remote.address, handshake->remote.port,
+               refusal.status, refusal.reason);
   refusal.headers.push_back({"Connection", "close"});
   auto bytes = std::make_shared<std::string>(render_response(
       refusal.status, refusal.reason, refusal.headers, refusal.body, refusal.content_type));
@@ -197,16 +199,18 @@ void refuse(std::shared_ptr<Handshake> handshake, Refusal refusal, Blame blame) 
   }
   spdlog::debug("holding failing answer to {} for {} ms", handshake->remote.address, delay.count());
   auto timer = std::make_shared<boost::asio::steady_timer>(handshake->context, delay);
-  timer->async_wait([handshake = std::move(handshake), bytes, timer](boost::system::error_code) mutable {
-    finish(std::move(handshake), std::move(bytes));
-  });
+  timer->async_wait(
+      [handshake = std::move(handshake), bytes, timer](boost::system::error_code) mutable {
+        finish(std::move(handshake), std::move(bytes));
+      });
 }
 
 UpgradeCheck check_websocket_upgrade(const RequestHead& request) {
   if (request.version < 11) return {400, "Bad Request: WebSocket upgrades need HTTP/1.1.", {}};
   const auto version = request.find("Sec-WebSocket-Version");
   if (!version || *version != "13") {
-    return {426, "Upgrade Required: Sec-WebSocket-Version must be 13.",
+    return {426,
+            "Upgrade Required: Sec-WebSocket-Version must be 13.",
             {{"Sec-WebSocket-Version", "13"}}};
   }
   const auto key = request.find("Sec-WebSocket-Key");
@@ -232,7 +236,8 @@ void switch_protocols(std::shared_ptr<Handshake> handshake, std::string_view pro
       {"Sec-WebSocket-Accept",
        websocket_accept_key(handshake->request.find("Sec-WebSocket-Key").value_or(""))}};
   if (!protocol.empty()) headers.push_back({"Sec-WebSocket-Protocol", std::string(protocol)});
-  auto bytes = std::make_shared<std::string>(render_response(101, "Switching Protocols", headers, {}));
+  auto bytes =
+      std::make_shared<std::string>(render_response(101, "Switching Protocols", headers, {}));
   auto* socket = &handshake->socket;
   boost::asio::async_write(*socket, boost::asio::buffer(*bytes),
                            [handshake = std::move(handshake), bytes, done = std::move(done)](

@@ -1,4 +1,5 @@
-// Limits and timeouts of the connection layer; each is a named config field (docs/configuration.md).
+// Limits and timeouts of the connection layer; each is a named config field
+// (docs/configuration.md).
 #pragma once
 
 #include <chrono>

@@ -27,9 +27,12 @@ thread_local std::unordered_set<RelayPump*> pumps_on_thread;
 
 std::atomic<std::size_t> RelayPump::active_pairs_{0};
 
-RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a, std::string leftover_a,
-                     Socket b, std::string leftover_b)
-    : context_(context), limits_(limits), legs_{Leg(std::move(a)), Leg(std::move(b))}, tick_(context) {
+RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
+                     std::string leftover_a, Socket b, std::string leftover_b)
+    : context_(context),
+      limits_(limits),
+      legs_{Leg(std::move(a)), Leg(std::move(b))},
+      tick_(context) {
   legs_[0].leftover = std::move(leftover_a);
   legs_[1].leftover = std::move(leftover_b);
   for (auto& leg : legs_) {
@@ -64,28 +67,30 @@ void RelayPump::arm_read(int i) {
   Leg& leg = legs_[i];
   if (leg.read_armed || leg.gone) return;
   leg.read_armed = true;
-  leg.socket.async_wait(Socket::wait_read, [self = shared_from_this(), i](boost::system::error_code ec) {
-    self->legs_[i].read_armed = false;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
-      return;
-    }
-    self->on_readable(i);
-  });
+  leg.socket.async_wait(Socket::wait_read,
+                        [self = shared_from_this(), i](boost::system::error_code ec) {
+                          self->legs_[i].read_armed = false;
+                          if (ec) {
+                            if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
+                            return;
+                          }
+                          self->on_readable(i);
+                        });
 }
 
 void RelayPump::arm_write(int i) {
   Leg& leg = legs_[i];
   if (leg.write_armed || leg.gone) return;
   leg.write_armed = true;
-  leg.socket.async_wait(Socket::wait_write, [self = shared_from_this(), i](boost::system::error_code ec) {
-    self->legs_[i].write_armed = false;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
-      return;
-    }
-    self->on_writable(i);
-  });
+  leg.socket.async_wait(Socket::wait_write,
+                        [self = shared_from_this(), i](boost::system::error_code ec) {
+                          self->legs_[i].write_armed = false;
+                          if (ec) {
+                            if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
+                            return;
+                          }
+                          self->on_writable(i);
+                        });
 }
 
 void RelayPump::on_readable(int i) {
@@ -210,7 +215,8 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
           out += ws::encode_header(buf + out, true, ws::kClose, len);
           std::memcpy(buf + out, payload, len);
           out += len;
-          dst.close_sent = true;  // no deadline: the other direction may flow for as long as it likes
+          dst.close_sent =
+              true;  // no deadline: the other direction may flow for as long as it likes
         }
       }
       continue;
@@ -263,9 +269,14 @@ void RelayPump::deliver(int i, const std::uint8_t* data, std::size_t n) {
   Leg& leg = legs_[i];
   if (leg.gone || n == 0) return;
   switch (leg.outbox.write(leg.socket, data, n)) {
-    case Outbox::Result::kDone: break;
-    case Outbox::Result::kPending: arm_write(i); break;
-    case Outbox::Result::kFailed: on_leg_gone(i); break;
+    case Outbox::Result::kDone:
+      break;
+    case Outbox::Result::kPending:
+      arm_write(i);
+      break;
+    case Outbox::Result::kFailed:
+      on_leg_gone(i);
+      break;
   }
 }
 
@@ -273,9 +284,14 @@ void RelayPump::on_writable(int i) {
   Leg& leg = legs_[i];
   if (leg.gone) return;
   switch (leg.outbox.flush(leg.socket)) {
-    case Outbox::Result::kPending: arm_write(i); break;
-    case Outbox::Result::kFailed: on_leg_gone(i); return;
-    case Outbox::Result::kDone: break;
+    case Outbox::Result::kPending:
+      arm_write(i);
+      break;
+    case Outbox::Result::kFailed:
+      on_leg_gone(i);
+      return;
+    case Outbox::Result::kDone:
+      break;
   }
   maybe_resume(1 - i);
   maybe_resume(i);
@@ -287,7 +303,8 @@ void RelayPump::on_writable(int i) {
 bool RelayPump::backlogged(int i, std::size_t mark) const {
   const Leg& src = legs_[i];
   const std::size_t limit = mark == 0 ? limits_.relay_buffer_high_water : mark;
-  return legs_[1 - i].outbox.pending() >= limit || src.outbox.pending() + src.deferred.size() >= limit;
+  return legs_[1 - i].outbox.pending() >= limit ||
+         src.outbox.pending() + src.deferred.size() >= limit;
 }
 
 // Reads leg i again once both backlogs have drained below half the high-water mark.
@@ -339,7 +356,8 @@ void RelayPump::fail(std::uint16_t code, std::string_view reason) {
 void RelayPump::fail_leg(int i, std::string_view reason) {
   spdlog::debug("relay leg protocol error: {}", reason);
   Leg& leg = legs_[i];
-  if (!leg.gone && !leg.close_sent && !leg.mid_frame) deliver(i, ws::make_close_frame(1002, reason));
+  if (!leg.gone && !leg.close_sent && !leg.mid_frame)
+    deliver(i, ws::make_close_frame(1002, reason));
   leg.close_sent = true;
   drop(i);
   initiate_close(1 - i, 1002, reason);
@@ -426,7 +444,8 @@ void RelayPump::on_tick() {
       leg.missed = 0;
     } else if (++leg.missed >= limits_.ping_misses) {
       spdlog::info("relay leg silent for {} ping intervals, closing the pair", leg.missed);
-      if (!leg.mid_frame && !leg.close_sent) deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
+      if (!leg.mid_frame && !leg.close_sent)
+        deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
       drop(i);
       initiate_close(1 - i, 1011, "Keepalive timeout.");
       check_progress();

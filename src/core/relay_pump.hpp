@@ -50,11 +50,12 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   struct Leg {
     explicit Leg(Socket s) : socket(std::move(s)) {}
     Socket socket;
-    Outbox outbox;           // bytes toward this leg the kernel has not taken yet
-    std::string leftover;    // bytes read with the handshake, processed before the socket
-    std::string deferred;    // our latest Pong toward this leg, held while a frame is mid-way
+    Outbox outbox;         // bytes toward this leg the kernel has not taken yet
+    std::string leftover;  // bytes read with the handshake, processed before the socket
+    std::string deferred;  // our latest Pong toward this leg, held while a frame is mid-way
     // Inbound frame state (frames this leg sends us).
-    std::array<std::uint8_t, ws::kMaxControlFrame> carry{};  // an incomplete header or control frame
+    std::array<std::uint8_t, ws::kMaxControlFrame>
+        carry{};  // an incomplete header or control frame
     std::uint8_t carry_len = 0;
     std::uint8_t mask[4] = {0, 0, 0, 0};
     std::uint64_t frame_remaining = 0;  // payload bytes of the current data frame still to come
@@ -66,15 +67,15 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
     bool in_message = false;
     bool message_text = false;
     // Outbound and lifecycle.
-    bool mid_frame = false;       // a frame toward this leg has been started but not completed
+    bool mid_frame = false;  // a frame toward this leg has been started but not completed
     bool read_armed = false;
     bool write_armed = false;
     bool read_paused = false;     // not read because the other leg is above the high-water mark
     bool close_received = false;  // this leg sent us a Close
     bool close_sent = false;      // a Close went toward this leg
     bool write_shut = false;
-    bool gone = false;            // socket closed
-    bool active = false;          // a frame arrived since the last keepalive tick
+    bool gone = false;    // socket closed
+    bool active = false;  // a frame arrived since the last keepalive tick
     std::uint8_t missed = 0;
   };
 

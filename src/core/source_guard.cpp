@@ -63,7 +63,8 @@ void SourceGuard::sweep(std::chrono::steady_clock::time_point now) {
   if (now - last_sweep_ < limits_.failed_handshake_window) return;
   last_sweep_ = now;
   std::erase_if(sources_, [&](const auto& item) {
-    return item.second.pending == 0 && now - item.second.window_start > limits_.failed_handshake_window;
+    return item.second.pending == 0 &&
+           now - item.second.window_start > limits_.failed_handshake_window;
   });
 }
 

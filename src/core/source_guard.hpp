@@ -19,7 +19,8 @@ class SourceGuard;
 class SourceTicket {
  public:
   SourceTicket() = default;
-  SourceTicket(SourceGuard* guard, std::string source) : guard_(guard), source_(std::move(source)) {}
+  SourceTicket(SourceGuard* guard, std::string source)
+      : guard_(guard), source_(std::move(source)) {}
   SourceTicket(SourceTicket&& other) noexcept { *this = std::move(other); }
   SourceTicket& operator=(SourceTicket&& other) noexcept;
   ~SourceTicket() { release(); }

@@ -20,8 +20,12 @@ std::uint8_t* thread_buffer() {
 
 WsChannel::WsChannel(asio::io_context& context, const Limits& limits, Socket socket,
                      std::string leftover, std::size_t max_message)
-    : context_(context), limits_(limits), socket_(std::move(socket)), leftover_(std::move(leftover)),
-      max_message_(max_message), tick_(context) {
+    : context_(context),
+      limits_(limits),
+      socket_(std::move(socket)),
+      leftover_(std::move(leftover)),
+      max_message_(max_message),
+      tick_(context) {
   boost::system::error_code ignored;
   socket_.non_blocking(true, ignored);
 }
@@ -36,7 +40,9 @@ void WsChannel::start(MessageFn on_message, EndFn on_end) {
   asio::post(context_, [self = shared_from_this()] { self->on_readable(); });
 }
 
-void WsChannel::send_text(std::string_view text) { send_frames(ws::make_data_frame(ws::kText, text)); }
+void WsChannel::send_text(std::string_view text) {
+  send_frames(ws::make_data_frame(ws::kText, text));
+}
 
 void WsChannel::send_binary(std::string_view bytes) {
   send_frames(ws::make_data_frame(ws::kBinary, bytes));
@@ -50,9 +56,15 @@ void WsChannel::send_frames(std::string_view frames) {
 void WsChannel::deliver(const std::string& bytes) {
   if (gone_) return;
   switch (outbox_.write(socket_, bytes)) {
-    case Outbox::Result::kDone: break;
-    case Outbox::Result::kPending: arm_write(); break;
-    case Outbox::Result::kFailed: end(1006, "Connection lost."); drop(); break;
+    case Outbox::Result::kDone:
+      break;
+    case Outbox::Result::kPending:
+      arm_write();
+      break;
+    case Outbox::Result::kFailed:
+      end(1006, "Connection lost.");
+      drop();
+      break;
   }
   note_backlog();
 }
@@ -108,9 +120,16 @@ void WsChannel::arm_write() {
     self->write_armed_ = false;
     if (ec || self->gone_) return;
     switch (self->outbox_.flush(self->socket_)) {
-      case Outbox::Result::kPending: self->arm_write(); break;
-      case Outbox::Result::kFailed: self->end(1006, "Connection lost."); self->drop(); break;
-      case Outbox::Result::kDone: self->shut_if_done(); break;
+      case Outbox::Result::kPending:
+        self->arm_write();
+        break;
+      case Outbox::Result::kFailed:
+        self->end(1006, "Connection lost.");
+        self->drop();
+        break;
+      case Outbox::Result::kDone:
+        self->shut_if_done();
+        break;
     }
     self->note_backlog();
   });
@@ -157,7 +176,8 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
   std::size_t in = 0;
   while (in < total && !gone_) {
     if (frame_remaining_ > 0) {
-      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, total - in));
+      const auto k =
+          static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, total - in));
       if (!close_received_) {
         const std::size_t at = message_.size();
         message_.resize(at + k);
@@ -188,9 +208,11 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
             protocol_error(1002, "Invalid Close frame.");
             return false;
           }
-          const std::uint16_t code = len >= 2 ? static_cast<std::uint16_t>((payload[0] << 8) | payload[1]) : 1005;
-          const std::string_view reason(reinterpret_cast<const char*>(payload) + std::min<std::size_t>(len, 2),
-                                        len > 2 ? len - 2 : 0);
+          const std::uint16_t code =
+              len >= 2 ? static_cast<std::uint16_t>((payload[0] << 8) | payload[1]) : 1005;
+          const std::string_view reason(
+              reinterpret_cast<const char*>(payload) + std::min<std::size_t>(len, 2),
+              len > 2 ? len - 2 : 0);
           on_peer_close(code, reason);
         }
         continue;
@@ -238,7 +260,8 @@ void WsChannel::on_peer_close(std::uint16_t code, std::string_view reason) {
   if (!closing_) {
     closing_ = true;
     // Echo the peer's code, as RFC 6455 section 5.5.1 suggests.
-    deliver(code == 1005 ? ws::make_control_frame(ws::kClose, {}) : ws::make_close_frame(code, reason));
+    deliver(code == 1005 ? ws::make_control_frame(ws::kClose, {})
+                         : ws::make_close_frame(code, reason));
   }
   end(code, reason);
   arm_deadline();

@@ -14,8 +14,15 @@ HeaderParse parse_header(std::span<const std::uint8_t> bytes, FrameHeader& heade
   header.masked = (b1 & 0x80) != 0;
   if ((b0 & 0x70) != 0) return {HeaderStatus::kInvalid, "Reserved bits set."};
   switch (header.opcode) {
-    case kContinuation: case kText: case kBinary: case kClose: case kPing: case kPong: break;
-    default: return {HeaderStatus::kInvalid, "Reserved opcode."};
+    case kContinuation:
+    case kText:
+    case kBinary:
+    case kClose:
+    case kPing:
+    case kPong:
+      break;
+    default:
+      return {HeaderStatus::kInvalid, "Reserved opcode."};
   }
   std::uint64_t length = b1 & 0x7F;
   std::size_t size = 2;
@@ -60,8 +67,8 @@ std::size_t encode_header(std::uint8_t* out, bool fin, std::uint8_t opcode, std:
   return 10;
 }
 
-void unmask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n, const std::uint8_t mask[4],
-                 std::uint64_t offset) {
+void unmask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                 const std::uint8_t mask[4], std::uint64_t offset) {
   std::uint8_t rotated[8];
   for (int i = 0; i < 8; ++i) rotated[i] = mask[(offset + i) & 3];
   std::uint64_t word_mask;
@@ -141,7 +148,8 @@ CloseCheck check_close_payload(std::span<const std::uint8_t> payload) {
   const auto code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
   if (!valid_close_code(code)) return CloseCheck::kProtocolError;
   Utf8Validator v;
-  if (!v.feed(payload.data() + 2, payload.size() - 2) || !v.complete()) return CloseCheck::kInvalidUtf8;
+  if (!v.feed(payload.data() + 2, payload.size() - 2) || !v.complete())
+    return CloseCheck::kInvalidUtf8;
   return CloseCheck::kValid;
 }
 

@@ -1,6 +1,7 @@
 // WebSocket frame codec (RFC 6455 section 5) for the relay's frame-level forwarding.
 // Beast's websocket::stream answers a Close by itself, which makes the half-close of the Hybrid
-// Connections protocol (section 4.6) impossible; the relay therefore reads and writes frames itself.
+// Connections protocol (section 4.6) impossible; the relay therefore reads and writes frames
+// itself.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +21,9 @@ enum Opcode : std::uint8_t {
   kPong = 0xA,
 };
 
-inline bool is_control(std::uint8_t opcode) { return (opcode & 0x8) != 0; }
+inline bool is_control(std::uint8_t opcode) {
+  return (opcode & 0x8) != 0;
+}
 
 constexpr std::size_t kMaxHeaderSize = 14;
 constexpr std::size_t kMaxControlPayload = 125;
@@ -48,9 +51,10 @@ HeaderParse parse_header(std::span<const std::uint8_t> bytes, FrameHeader& heade
 // Writes an unmasked (server-to-client) header with the minimal length encoding; returns its size.
 std::size_t encode_header(std::uint8_t* out, bool fin, std::uint8_t opcode, std::uint64_t length);
 
-// dst[i] = src[i] ^ mask[(offset + i) % 4]; dst may equal src or lie before it (in-place compaction).
-void unmask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n, const std::uint8_t mask[4],
-                 std::uint64_t offset);
+// dst[i] = src[i] ^ mask[(offset + i) % 4]; dst may equal src or lie before it (in-place
+// compaction).
+void unmask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
+                 const std::uint8_t mask[4], std::uint64_t offset);
 
 // Incremental UTF-8 validation across fragment and read boundaries (RFC 3629, no overlongs or
 // surrogates).
@@ -58,10 +62,14 @@ class Utf8Validator {
  public:
   bool feed(const std::uint8_t* data, std::size_t n);
   bool complete() const { return need_ == 0; }
-  void reset() { need_ = 0; lo_ = 0x80; hi_ = 0xBF; }
+  void reset() {
+    need_ = 0;
+    lo_ = 0x80;
+    hi_ = 0xBF;
+  }
 
  private:
-  std::uint8_t need_ = 0;  // continuation bytes still expected
+  std::uint8_t need_ = 0;   // continuation bytes still expected
   std::uint8_t lo_ = 0x80;  // bounds for the next continuation byte
   std::uint8_t hi_ = 0xBF;
 };

@@ -3,12 +3,12 @@
 #include <charconv>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include "core/random_id.hpp"
 #include "core/relay_pump.hpp"
@@ -37,9 +37,13 @@ struct Refused {
 Refused refusal_for(Frontend::Routed routed) {
   switch (routed) {
     case Frontend::Routed::kNoneEligible:
-      return {404, "None of the connected listeners meet the AllowedListeners/DisallowedListeners criteria"};
+      return {
+          404,
+          "None of the connected listeners meet the AllowedListeners/DisallowedListeners criteria"};
     case Frontend::Routed::kAllBacklogged:
-      return {503, "Service Unavailable: the listeners of this endpoint are not reading their control channels."};
+      return {503,
+              "Service Unavailable: the listeners of this endpoint are not reading their control "
+              "channels."};
     case Frontend::Routed::kTooBig:
       return {431, "Request Header Fields Too Large: the accept message would exceed 64 KiB."};
     default:
@@ -75,13 +79,16 @@ std::string latin1_to_utf8(std::string_view bytes) {
 }
 
 bool forwarded_header(std::string_view name) {
-  return !core::iequals(name, "ServiceBusAuthorization") && !core::iequals(name, kAllowedListenersHeader) &&
+  return !core::iequals(name, "ServiceBusAuthorization") &&
+         !core::iequals(name, kAllowedListenersHeader) &&
          !core::iequals(name, kDisallowedListenersHeader);
 }
 
 }  // namespace
 
-bool owns_path(std::string_view path) { return core::istarts_with(path, "/$hc/"); }
+bool owns_path(std::string_view path) {
+  return core::istarts_with(path, "/$hc/");
+}
 
 struct Frontend::Request {
   std::shared_ptr<Handshake> handshake;
@@ -103,8 +110,8 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
   std::string host;
   std::string raw_path;
   FilteredQuery app_query;
-  std::string base_id;          // the sender's own sb-hc-id
-  std::string current_id;       // id of the accept now outstanding
+  std::string base_id;     // the sender's own sb-hc-id
+  std::string current_id;  // id of the accept now outstanding
   json::object connect_headers;
   ListenerFilter filter;
   std::vector<std::string> offered_protocols;
@@ -123,20 +130,22 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
 
   // Notices a sender that disconnects while held (section 4.1 step 8).
   void watch() {
-    handshake->socket.async_wait(core::Socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-      if (ec == asio::error::operation_aborted || self->answered) return;
-      char probe;
-      const auto n = ::recv(self->handshake->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (!ec && n > 0) return;  // early data: kept in the kernel for the relay
-      self->gone = true;
-      self->timer.cancel();
-      if (self->frontend.registry_.claim(self->current_id)) {
-        self->answered = true;
-        spdlog::debug("sender {} left before being accepted", self->current_id);
-      }
-      boost::system::error_code ignored;
-      self->handshake->socket.close(ignored);
-    });
+    handshake->socket.async_wait(
+        core::Socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec == asio::error::operation_aborted || self->answered) return;
+          char probe;
+          const auto n =
+              ::recv(self->handshake->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (!ec && n > 0) return;  // early data: kept in the kernel for the relay
+          self->gone = true;
+          self->timer.cancel();
+          if (self->frontend.registry_.claim(self->current_id)) {
+            self->answered = true;
+            spdlog::debug("sender {} left before being accepted", self->current_id);
+          }
+          boost::system::error_code ignored;
+          self->handshake->socket.close(ignored);
+        });
   }
 
   void on_deadline() {
@@ -154,7 +163,8 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
     timer.cancel();
     boost::system::error_code ignored;
     handshake->socket.cancel(ignored);
-    const std::string text = tracked ? with_tracking(reason, host, entity.path) : std::string(reason);
+    const std::string text =
+        tracked ? with_tracking(reason, host, entity.path) : std::string(reason);
     core::refuse(handshake, {status, text}, core::Blame::kNone);
   }
 
@@ -181,7 +191,8 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
   }
 
   // The listener's leg is upgraded: answer the sender and start relaying.
-  void complete(core::DetachedSocket detached, std::string listener_leftover, std::string protocol) {
+  void complete(core::DetachedSocket detached, std::string listener_leftover,
+                std::string protocol) {
     auto& context = handshake->context;
     auto listener_socket = std::make_shared<core::Socket>(core::attach(context, detached));
     if (answered || gone) {
@@ -196,24 +207,28 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
     timer.cancel();
     boost::system::error_code ignored;
     handshake->socket.cancel(ignored);
-    core::switch_protocols(handshake, protocol, [self = shared_from_this(), listener_socket,
-                                                 leftover = std::move(listener_leftover)](bool ok) mutable {
-      if (!ok) {
-        boost::system::error_code ignored2;
-        listener_socket->close(ignored2);
-        return;
-      }
-      auto& hs = *self->handshake;
-      auto pump = std::make_shared<core::RelayPump>(hs.context, hs.services.limits, std::move(hs.socket),
-                                                    std::move(hs.leftover), std::move(*listener_socket),
-                                                    std::move(leftover));
-      pump->start();
-    });
+    core::switch_protocols(handshake, protocol,
+                           [self = shared_from_this(), listener_socket,
+                            leftover = std::move(listener_leftover)](bool ok) mutable {
+                             if (!ok) {
+                               boost::system::error_code ignored2;
+                               listener_socket->close(ignored2);
+                               return;
+                             }
+                             auto& hs = *self->handshake;
+                             auto pump = std::make_shared<core::RelayPump>(
+                                 hs.context, hs.services.limits, std::move(hs.socket),
+                                 std::move(hs.leftover), std::move(*listener_socket),
+                                 std::move(leftover));
+                             pump->start();
+                           });
   }
 };
 
 Frontend::Frontend(const Settings& settings, core::Services& services)
-    : settings_(settings), services_(services), registry_(settings, services.limits.control_buffer_high_water) {}
+    : settings_(settings),
+      services_(services),
+      registry_(settings, services.limits.control_buffer_high_water) {}
 
 void Frontend::handle(std::shared_ptr<Handshake> handshake) {
   Request request{std::move(handshake), {}, {}, {}};
@@ -232,8 +247,9 @@ void Frontend::handle(std::shared_ptr<Handshake> handshake) {
     return;
   }
   if (auto check = core::check_websocket_upgrade(head); check.status != 0) {
-    core::refuse(request.handshake, {check.status, with_tracking(check.reason, request.host, request.raw_path),
-                                     std::move(check.headers)});
+    core::refuse(request.handshake,
+                 {check.status, with_tracking(check.reason, request.host, request.raw_path),
+                  std::move(check.headers)});
     return;
   }
   if (action == "listen") {
@@ -245,7 +261,8 @@ void Frontend::handle(std::shared_ptr<Handshake> handshake) {
   }
 }
 
-void Frontend::refuse(Request& request, int status, std::string_view reason, std::string_view entity) {
+void Frontend::refuse(Request& request, int status, std::string_view reason,
+                      std::string_view entity) {
   core::refuse(request.handshake, {status, with_tracking(reason, request.host, entity)});
 }
 
@@ -266,7 +283,8 @@ auth::AuthResult Frontend::authorize(std::string_view token, const EntityConfig*
   request.hosts = hosts;
   request.needed = needed;
   request.now = unix_now();
-  request.grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(settings_.token_grace).count();
+  request.grace_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(settings_.token_grace).count();
   return auth::authorize(request);
 }
 
@@ -295,13 +313,14 @@ void Frontend::listen(Request& request) {
   // A listener names an entity exactly (section 1.3): never a configured entity plus a suffix.
   const auto enclosing = config ? std::nullopt : registry_.resolve(request.raw_path);
   const bool under_configured = enclosing && enclosing->config != nullptr;
-  if (request.raw_path.empty() || (config == nullptr && (settings_.strict_entities || under_configured))) {
+  if (request.raw_path.empty() ||
+      (config == nullptr && (settings_.strict_entities || under_configured))) {
     refuse(request, 404, "Endpoint does not exist.", request.raw_path);
     return;
   }
   const auto& head = request.handshake->request;
-  const auto result = authorize(token_of(head, request.params), config, request.raw_path, request.host,
-                                auth::kListen);
+  const auto result = authorize(token_of(head, request.params), config, request.raw_path,
+                                request.host, auth::kListen);
   if (result.status() != 0) {
     refuse(request, result.status(), result.reason(), request.raw_path);
     return;
@@ -309,12 +328,13 @@ void Frontend::listen(Request& request) {
   const std::size_t max_listeners = config ? config->max_listeners : settings_.max_listeners;
   auto& context = request.handshake->context;
   Listener::Identity identity{key, config ? config->path : request.raw_path,
-                              listener_id_from(request.params.id.value_or("")), base_url(*request.handshake),
-                              request.host};
+                              listener_id_from(request.params.id.value_or("")),
+                              base_url(*request.handshake), request.host};
   auto listener = std::make_shared<Listener>(
       context, std::move(identity),
       std::chrono::duration_cast<std::chrono::seconds>(settings_.token_grace));
-  if (registry_.add_listener(key, request.raw_path, max_listeners, listener) == Registry::AddResult::kFull) {
+  if (registry_.add_listener(key, request.raw_path, max_listeners, listener) ==
+      Registry::AddResult::kFull) {
     refuse(request, 403,
            "The maximum number of listeners (" + std::to_string(max_listeners) +
                ") for this Hybrid Connection has been reached.",
@@ -322,38 +342,42 @@ void Frontend::listen(Request& request) {
     return;
   }
   auto handshake = request.handshake;
-  core::switch_protocols(handshake, {}, [this, handshake, listener, config, expiry = result.expiry](bool ok) {
-    if (!ok) {
-      registry_.remove_listener(listener->identity().entity_key, listener.get());
-      return;
-    }
-    spdlog::info("listener {} connected on {} from {}:{}", listener->id(), listener->identity().entity_path,
-                 handshake->remote.address, handshake->remote.port);
-    auto channel = std::make_shared<core::WsChannel>(handshake->context, services_.limits,
-                                                     std::move(handshake->socket), std::move(handshake->leftover),
-                                                     services_.limits.control_max_message);
-    const std::string path = listener->identity().entity_path;
-    const std::string host = listener->identity().host;
-    listener->start(
-        channel, expiry,
-        [this, config, path, host](std::string_view token) {
-          return authorize(token, config, path, host, auth::kListen);
-        },
-        [this](Listener& gone) { on_listener_gone(gone); });
-  });
+  core::switch_protocols(
+      handshake, {}, [this, handshake, listener, config, expiry = result.expiry](bool ok) {
+        if (!ok) {
+          registry_.remove_listener(listener->identity().entity_key, listener.get());
+          return;
+        }
+        spdlog::info("listener {} connected on {} from {}:{}", listener->id(),
+                     listener->identity().entity_path, handshake->remote.address,
+                     handshake->remote.port);
+        auto channel = std::make_shared<core::WsChannel>(
+            handshake->context, services_.limits, std::move(handshake->socket),
+            std::move(handshake->leftover), services_.limits.control_max_message);
+        const std::string path = listener->identity().entity_path;
+        const std::string host = listener->identity().host;
+        listener->start(
+            channel, expiry,
+            [this, config, path, host](std::string_view token) {
+              return authorize(token, config, path, host, auth::kListen);
+            },
+            [this](Listener& gone) { on_listener_gone(gone); });
+      });
 }
 
 void Frontend::connect(Request& request) {
   const auto& head = request.handshake->request;
   const auto resolved = registry_.resolve(request.raw_path);
   if (!resolved) {
-    refuse(request, 404, settings_.strict_entities ? "Endpoint does not exist." : kNoListeners, request.raw_path);
+    refuse(request, 404, settings_.strict_entities ? "Endpoint does not exist." : kNoListeners,
+           request.raw_path);
     return;
   }
-  const bool needs_token = resolved->config == nullptr || resolved->config->requires_client_authorization;
+  const bool needs_token =
+      resolved->config == nullptr || resolved->config->requires_client_authorization;
   if (needs_token) {
-    const auto result = authorize(token_of(head, request.params), resolved->config, request.raw_path,
-                                  request.host, auth::kSend);
+    const auto result = authorize(token_of(head, request.params), resolved->config,
+                                  request.raw_path, request.host, auth::kSend);
     if (result.status() != 0) {
       refuse(request, result.status(), result.reason(), resolved->path);
       return;
@@ -369,14 +393,16 @@ void Frontend::connect(Request& request) {
   sender->raw_path = request.raw_path;
   sender->app_query = filter_app_query(head.query());
   sender->base_id = request.params.id.value_or("");
-  if (auto allowed = head.find(kAllowedListenersHeader)) sender->filter.allowed = split_listener_list(*allowed);
+  if (auto allowed = head.find(kAllowedListenersHeader))
+    sender->filter.allowed = split_listener_list(*allowed);
   if (auto disallowed = head.find(kDisallowedListenersHeader)) {
     sender->filter.disallowed = split_listener_list(*disallowed);
   }
   for (const auto& header : head.headers) {
     if (!forwarded_header(header.name)) continue;
     if (core::iequals(header.name, "Sec-WebSocket-Protocol")) {
-      for (auto& p : split_listener_list(header.value)) sender->offered_protocols.push_back(std::move(p));
+      for (auto& p : split_listener_list(header.value))
+        sender->offered_protocols.push_back(std::move(p));
     }
     bool joined = false;
     for (auto& [name, value] : sender->connect_headers) {
@@ -386,7 +412,8 @@ void Frontend::connect(Request& request) {
         break;
       }
     }
-    if (!joined) sender->connect_headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
+    if (!joined)
+      sender->connect_headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
   }
   const auto routed = route(sender);
   if (routed != Routed::kSent) {
@@ -402,25 +429,34 @@ Frontend::Routed Frontend::route(const std::shared_ptr<HeldSender>& sender) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     const auto pick = registry_.pick_listener(sender->entity.key, sender->filter);
     switch (pick.outcome) {
-      case Registry::Pick::kNoListeners: return Routed::kNoListeners;
-      case Registry::Pick::kNoneEligible: return Routed::kNoneEligible;
-      case Registry::Pick::kAllBacklogged: return Routed::kAllBacklogged;
-      case Registry::Pick::kPicked: break;
+      case Registry::Pick::kNoListeners:
+        return Routed::kNoListeners;
+      case Registry::Pick::kNoneEligible:
+        return Routed::kNoneEligible;
+      case Registry::Pick::kAllBacklogged:
+        return Routed::kAllBacklogged;
+      case Registry::Pick::kPicked:
+        break;
     }
     switch (dispatch(sender, pick.listener)) {
-      case Dispatch::kSent: return Routed::kSent;
-      case Dispatch::kTooBig: return Routed::kTooBig;
-      case Dispatch::kListenerGone: break;
+      case Dispatch::kSent:
+        return Routed::kSent;
+      case Dispatch::kTooBig:
+        return Routed::kTooBig;
+      case Dispatch::kListenerGone:
+        break;
     }
   }
   return Routed::kNoListeners;
 }
 
-Frontend::Dispatch Frontend::dispatch(const std::shared_ptr<HeldSender>& sender, const std::shared_ptr<Listener>& listener) {
+Frontend::Dispatch Frontend::dispatch(const std::shared_ptr<HeldSender>& sender,
+                                      const std::shared_ptr<Listener>& listener) {
   const std::string id = core::make_rendezvous_id(sender->base_id);
   std::string address = listener->identity().base_url + "/$hc/" + sender->raw_path + "?";
   if (sender->app_query.present) address += sender->app_query.text + "&";
-  address += "sb-hc-action=accept&sb-hc-id=" + boost::urls::encode(id, boost::urls::unreserved_chars);
+  address +=
+      "sb-hc-action=accept&sb-hc-id=" + boost::urls::encode(id, boost::urls::unreserved_chars);
   const auto& remote = sender->handshake->remote;
   json::object accept;
   accept["address"] = address;
@@ -460,18 +496,21 @@ void Frontend::rendezvous(Request& request) {
     const auto parsed = std::from_chars(code.data(), code.data() + code.size(), status);
     if (parsed.ec != std::errc{} || parsed.ptr != code.data() + code.size()) status = 400;
     core::refuse(request.handshake, {410, "Gone"}, core::Blame::kNone);
-    asio::post(sender_context, [sender, status, description = request.params.status_description.value_or("")] {
-      sender->reject(status, description);
-    });
+    asio::post(sender_context,
+               [sender, status, description = request.params.status_description.value_or("")] {
+                 sender->reject(status, description);
+               });
     return;
   }
   const auto& head = request.handshake->request;
   std::string protocol(head.find("Sec-WebSocket-Protocol").value_or(""));
   if (const auto comma = protocol.find(','); comma != std::string::npos) protocol.resize(comma);
   while (!protocol.empty() && protocol.back() == ' ') protocol.pop_back();
-  if (!protocol.empty() && std::find(sender->offered_protocols.begin(), sender->offered_protocols.end(),
-                                     protocol) == sender->offered_protocols.end()) {
-    refuse(request, 400, "Bad Request: the selected sub-protocol was not offered by the sender.", sender->entity.path);
+  if (!protocol.empty() &&
+      std::find(sender->offered_protocols.begin(), sender->offered_protocols.end(), protocol) ==
+          sender->offered_protocols.end()) {
+    refuse(request, 400, "Bad Request: the selected sub-protocol was not offered by the sender.",
+           sender->entity.path);
     asio::post(sender_context, [sender] {
       sender->answer(502, "The listener selected a sub-protocol the sender did not offer.", true);
     });
@@ -481,18 +520,22 @@ void Frontend::rendezvous(Request& request) {
   core::switch_protocols(handshake, protocol, [handshake, sender, protocol](bool ok) {
     auto& sender_ctx = sender->handshake->context;
     if (!ok) {
-      asio::post(sender_ctx, [sender] { sender->answer(502, "The listener disconnected while accepting.", true); });
+      asio::post(sender_ctx, [sender] {
+        sender->answer(502, "The listener disconnected while accepting.", true);
+      });
       return;
     }
     auto detached = core::detach(handshake->socket);
-    asio::post(sender_ctx, [sender, detached, leftover = std::move(handshake->leftover), protocol]() mutable {
-      sender->complete(detached, std::move(leftover), protocol);
-    });
+    asio::post(sender_ctx,
+               [sender, detached, leftover = std::move(handshake->leftover), protocol]() mutable {
+                 sender->complete(detached, std::move(leftover), protocol);
+               });
   });
 }
 
 void Frontend::shutdown() {
-  for (auto& listener : registry_.all_listeners()) listener->post_close(1001, "Server shutting down.");
+  for (auto& listener : registry_.all_listeners())
+    listener->post_close(1001, "Server shutting down.");
 }
 
 }  // namespace switchboard::hybrid

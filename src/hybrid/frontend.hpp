@@ -39,11 +39,13 @@ class Frontend {
   void rendezvous(Request& request);
   void refuse(Request& request, int status, std::string_view reason, std::string_view entity);
   auth::AuthResult authorize(std::string_view token, const EntityConfig* config,
-                             std::string_view request_path, std::string_view host, auth::Right needed) const;
+                             std::string_view request_path, std::string_view host,
+                             auth::Right needed) const;
   // Picks a listener and sends it the sender's accept (protocol sections 4.1-4.3, 6.2).
   Routed route(const std::shared_ptr<HeldSender>& sender);
   enum class Dispatch { kSent, kTooBig, kListenerGone };
-  Dispatch dispatch(const std::shared_ptr<HeldSender>& sender, const std::shared_ptr<Listener>& listener);
+  Dispatch dispatch(const std::shared_ptr<HeldSender>& sender,
+                    const std::shared_ptr<Listener>& listener);
   void on_listener_gone(Listener& listener);
   std::string base_url(const core::Handshake& handshake) const;
 

@@ -1,14 +1,17 @@
 #include "hybrid/listener.hpp"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "hybrid/tracking.hpp"
 
 namespace switchboard::hybrid {
 
 Listener::Listener(asio::io_context& context, Identity identity, std::chrono::seconds token_grace)
-    : context_(context), identity_(std::move(identity)), token_grace_(token_grace), expiry_timer_(context) {}
+    : context_(context),
+      identity_(std::move(identity)),
+      token_grace_(token_grace),
+      expiry_timer_(context) {}
 
 void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expiry, RenewFn renew,
                      GoneFn gone) {
@@ -17,15 +20,16 @@ void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expi
   renew_ = std::move(renew);
   channel_->reason_suffix = tracking_suffix(identity_.host, identity_.entity_path);
   open_.store(true, std::memory_order_release);
-  channel_->start(
-      [self = shared_from_this()](bool text, std::string& payload) { self->on_message(text, payload); },
-      [self = shared_from_this(), gone = std::move(gone)](std::uint16_t code, std::string_view reason) {
-        spdlog::info("listener {} on {} closed: {} {}", self->identity_.id, self->identity_.entity_path,
-                     code, reason);
-        self->open_.store(false, std::memory_order_release);
-        self->expiry_timer_.cancel();
-        gone(*self);
-      });
+  channel_->start([self = shared_from_this()](
+                      bool text, std::string& payload) { self->on_message(text, payload); },
+                  [self = shared_from_this(), gone = std::move(gone)](std::uint16_t code,
+                                                                      std::string_view reason) {
+                    spdlog::info("listener {} on {} closed: {} {}", self->identity_.id,
+                                 self->identity_.entity_path, code, reason);
+                    self->open_.store(false, std::memory_order_release);
+                    self->expiry_timer_.cancel();
+                    gone(*self);
+                  });
   arm_expiry();
 }
 
@@ -78,8 +82,10 @@ void Listener::arm_expiry() {
   // Clamped: a far-future se must not overflow the clock's nanoseconds.
   const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch());
-  const auto expiry = std::min(std::chrono::seconds(expiry_), now_s + std::chrono::hours(24 * 365 * 10));
-  const auto deadline = std::chrono::system_clock::time_point(expiry) + token_grace_ + std::chrono::seconds(1);
+  const auto expiry =
+      std::min(std::chrono::seconds(expiry_), now_s + std::chrono::hours(24 * 365 * 10));
+  const auto deadline =
+      std::chrono::system_clock::time_point(expiry) + token_grace_ + std::chrono::seconds(1);
   const auto wait = std::max(deadline - std::chrono::system_clock::now(),
                              std::chrono::system_clock::duration::zero());
   expiry_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(wait));

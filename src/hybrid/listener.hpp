@@ -32,7 +32,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Listener(asio::io_context& context, Identity identity, std::chrono::seconds token_grace);
 
   // On the listener's thread, once its 101 is written.
-  void start(std::shared_ptr<core::WsChannel> channel, std::int64_t expiry, RenewFn renew, GoneFn gone);
+  void start(std::shared_ptr<core::WsChannel> channel, std::int64_t expiry, RenewFn renew,
+             GoneFn gone);
   // From any thread.
   void post_message(std::string json);
   void post_close(std::uint16_t code, std::string reason);

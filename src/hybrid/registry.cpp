@@ -21,7 +21,8 @@ std::string decode_segment(std::string_view raw) {
 }
 
 bool listed(const std::vector<std::string>& ids, const std::string& id) {
-  return std::any_of(ids.begin(), ids.end(), [&](const std::string& x) { return core::iequals(x, id); });
+  return std::any_of(ids.begin(), ids.end(),
+                     [&](const std::string& x) { return core::iequals(x, id); });
 }
 
 }  // namespace
@@ -93,7 +94,8 @@ const EntityConfig* Registry::configured(const std::string& key) const {
 }
 
 Registry::AddResult Registry::add_listener(const std::string& key, std::string_view path,
-                                           std::size_t max_listeners, std::shared_ptr<Listener> listener) {
+                                           std::size_t max_listeners,
+                                           std::shared_ptr<Listener> listener) {
   std::lock_guard lock(mutex_);
   auto& entity = entities_[key];
   if (entity.path.empty()) entity.path = std::string(path);
@@ -106,8 +108,8 @@ Registry::AddResult Registry::add_listener(const std::string& key, std::string_v
   return AddResult::kAdded;
 }
 
-std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(const std::string& key,
-                                                                            const Listener* listener) {
+std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(
+    const std::string& key, const Listener* listener) {
   std::vector<std::pair<std::string, PendingAccept>> orphans;
   std::lock_guard lock(mutex_);
   const auto found = entities_.find(key);
@@ -127,12 +129,14 @@ std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(con
   return orphans;
 }
 
-Registry::PickResult Registry::pick_listener(const std::string& key, const ListenerFilter& filter) const {
+Registry::PickResult Registry::pick_listener(const std::string& key,
+                                             const ListenerFilter& filter) const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   std::vector<std::shared_ptr<Listener>> eligible;
   std::lock_guard lock(mutex_);
   const auto found = entities_.find(key);
-  if (found == entities_.end() || found->second.listeners.empty()) return {Pick::kNoListeners, nullptr};
+  if (found == entities_.end() || found->second.listeners.empty())
+    return {Pick::kNoListeners, nullptr};
   bool any_open = false;
   bool any_backlogged = false;
   for (const auto& listener : found->second.listeners) {
@@ -147,7 +151,8 @@ Registry::PickResult Registry::pick_listener(const std::string& key, const Liste
     eligible.push_back(listener);
   }
   if (!any_open) return {Pick::kNoListeners, nullptr};
-  if (eligible.empty()) return {any_backlogged ? Pick::kAllBacklogged : Pick::kNoneEligible, nullptr};
+  if (eligible.empty())
+    return {any_backlogged ? Pick::kAllBacklogged : Pick::kNoneEligible, nullptr};
   std::uniform_int_distribution<std::size_t> index(0, eligible.size() - 1);
   return {Pick::kPicked, eligible[index(random)]};
 }

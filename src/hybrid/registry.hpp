@@ -30,7 +30,7 @@ struct ResolvedEntity {
 };
 
 struct ListenerFilter {
-  std::vector<std::string> allowed;     // empty = any
+  std::vector<std::string> allowed;  // empty = any
   std::vector<std::string> disallowed;
 };
 
@@ -58,7 +58,7 @@ class Registry {
                          std::shared_ptr<Listener> listener);
   // Removes the listener and hands back the accepts it still owed an answer (to re-dispatch).
   std::vector<std::pair<std::string, PendingAccept>> remove_listener(const std::string& key,
-                                                                    const Listener* listener);
+                                                                     const Listener* listener);
 
   enum class Pick { kPicked, kNoListeners, kNoneEligible, kAllBacklogged };
   struct PickResult {

@@ -30,7 +30,8 @@ Error read_integer(const toml::table& table, std::string_view key, T& out) {
   const auto* node = table.get(key);
   if (node == nullptr) return std::nullopt;
   const auto* number = node->as_integer();
-  if (number == nullptr || number->get() < 0) return "'" + std::string(key) + "' must be a non-negative integer";
+  if (number == nullptr || number->get() < 0)
+    return "'" + std::string(key) + "' must be a non-negative integer";
   out = static_cast<T>(number->get());
   return std::nullopt;
 }
@@ -81,12 +82,17 @@ Error read_rules(const toml::table& table, std::string_view key, std::vector<aut
     if (auto e = read_string(*rule_table, "key", rule.primary_key)) return e;
     if (auto e = read_string(*rule_table, "secondary_key", rule.secondary_key)) return e;
     if (auto e = read_strings(*rule_table, "rights", rights)) return e;
-    if (rule.name.empty() || rule.primary_key.empty()) return "a rule in '" + std::string(key) + "' needs name and key";
+    if (rule.name.empty() || rule.primary_key.empty())
+      return "a rule in '" + std::string(key) + "' needs name and key";
     for (const auto& right : rights) {
-      if (right == "Listen") rule.rights |= auth::kListen;
-      else if (right == "Send") rule.rights |= auth::kSend;
-      else if (right == "Manage") rule.rights |= auth::kManage;
-      else return "unknown right '" + right + "' (Listen, Send, Manage)";
+      if (right == "Listen")
+        rule.rights |= auth::kListen;
+      else if (right == "Send")
+        rule.rights |= auth::kSend;
+      else if (right == "Manage")
+        rule.rights |= auth::kManage;
+      else
+        return "unknown right '" + right + "' (Listen, Send, Manage)";
     }
     out.push_back(std::move(rule));
   }
@@ -94,31 +100,35 @@ Error read_rules(const toml::table& table, std::string_view key, std::vector<aut
 }
 
 Error read_limits(const toml::table& t, core::Limits& l) {
-  for (auto e : {read_integer(t, "max_header_bytes", l.max_header_bytes),
-                 read_duration(t, "handshake_timeout", l.handshake_timeout),
-                 read_integer(t, "max_pending_handshakes", l.max_pending_handshakes),
-                 read_integer(t, "max_pending_handshakes_per_source", l.max_pending_handshakes_per_source),
-                 read_integer(t, "failed_handshakes_before_delay", l.failed_handshakes_before_delay),
-                 read_duration(t, "failed_handshake_window", l.failed_handshake_window),
-                 read_duration(t, "failed_handshake_max_delay", l.failed_handshake_max_delay),
-                 read_integer(t, "relay_buffer_high_water", l.relay_buffer_high_water),
-                 read_integer(t, "relay_max_message", l.relay_max_message),
-                 read_integer(t, "control_max_message", l.control_max_message),
-                 read_integer(t, "control_buffer_high_water", l.control_buffer_high_water),
-                 read_duration(t, "ping_interval", l.ping_interval),
-                 read_integer(t, "ping_misses", l.ping_misses),
-                 read_duration(t, "close_timeout", l.close_timeout)}) {
+  for (auto e :
+       {read_integer(t, "max_header_bytes", l.max_header_bytes),
+        read_duration(t, "handshake_timeout", l.handshake_timeout),
+        read_integer(t, "max_pending_handshakes", l.max_pending_handshakes),
+        read_integer(t, "max_pending_handshakes_per_source", l.max_pending_handshakes_per_source),
+        read_integer(t, "failed_handshakes_before_delay", l.failed_handshakes_before_delay),
+        read_duration(t, "failed_handshake_window", l.failed_handshake_window),
+        read_duration(t, "failed_handshake_max_delay", l.failed_handshake_max_delay),
+        read_integer(t, "relay_buffer_high_water", l.relay_buffer_high_water),
+        read_integer(t, "relay_max_message", l.relay_max_message),
+        read_integer(t, "control_max_message", l.control_max_message),
+        read_integer(t, "control_buffer_high_water", l.control_buffer_high_water),
+        read_duration(t, "ping_interval", l.ping_interval),
+        read_integer(t, "ping_misses", l.ping_misses),
+        read_duration(t, "close_timeout", l.close_timeout)}) {
     if (e) return e;
   }
   if (l.relay_buffer_high_water == 0) return "'relay_buffer_high_water' must be positive";
-  if (l.ping_interval <= core::Duration::zero() || l.ping_misses == 0) return "'ping_interval' and 'ping_misses' must be positive";
+  if (l.ping_interval <= core::Duration::zero() || l.ping_misses == 0)
+    return "'ping_interval' and 'ping_misses' must be positive";
   return std::nullopt;
 }
 
 Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
-  for (auto e : {read_strings(t, "hosts", h.hosts), read_bool(t, "strict_entities", h.strict_entities),
-                 read_duration(t, "token_grace", h.token_grace), read_duration(t, "accept_timeout", h.accept_timeout),
-                 read_integer(t, "max_listeners", h.max_listeners), read_rules(t, "rules", h.rules)}) {
+  for (auto e :
+       {read_strings(t, "hosts", h.hosts), read_bool(t, "strict_entities", h.strict_entities),
+        read_duration(t, "token_grace", h.token_grace),
+        read_duration(t, "accept_timeout", h.accept_timeout),
+        read_integer(t, "max_listeners", h.max_listeners), read_rules(t, "rules", h.rules)}) {
     if (e) return e;
   }
   const auto* entities = t.get("entities");
@@ -130,11 +140,13 @@ Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
     if (et == nullptr) return "'entities' entries must be tables";
     hybrid::EntityConfig entity;
     entity.max_listeners = h.max_listeners;
-    for (auto e : {read_string(*et, "path", entity.path),
-                   read_bool(*et, "requires_client_authorization", entity.requires_client_authorization),
-                   read_bool(*et, "accept_websocket", entity.accept_websocket),
-                   read_bool(*et, "accept_http", entity.accept_http),
-                   read_integer(*et, "max_listeners", entity.max_listeners), read_rules(*et, "rules", entity.rules)}) {
+    for (auto e :
+         {read_string(*et, "path", entity.path),
+          read_bool(*et, "requires_client_authorization", entity.requires_client_authorization),
+          read_bool(*et, "accept_websocket", entity.accept_websocket),
+          read_bool(*et, "accept_http", entity.accept_http),
+          read_integer(*et, "max_listeners", entity.max_listeners),
+          read_rules(*et, "rules", entity.rules)}) {
       if (e) return "hybrid.entities: " + *e;
     }
     while (!entity.path.empty() && entity.path.front() == '/') entity.path.erase(0, 1);
@@ -146,10 +158,11 @@ Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
 }
 
 Error read_table(const toml::table& root, Config& c) {
-  for (auto e : {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
-                 read_strings(root, "sas_keys", c.sas_keys), read_string(root, "log_level", c.log_level),
-                 read_string(root, "log_format", c.log_format), read_integer(root, "threads", c.threads),
-                 read_duration(root, "shutdown_grace", c.shutdown_grace)}) {
+  for (auto e :
+       {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
+        read_strings(root, "sas_keys", c.sas_keys), read_string(root, "log_level", c.log_level),
+        read_string(root, "log_format", c.log_format), read_integer(root, "threads", c.threads),
+        read_duration(root, "shutdown_grace", c.shutdown_grace)}) {
     if (e) return e;
   }
   if (const auto* limits = root.get_as<toml::table>("limits")) {
@@ -170,11 +183,16 @@ std::optional<core::Duration> parse_duration(std::string_view text) {
   if (ec != std::errc{} || value < 0) return std::nullopt;
   const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
   double ms = 0;
-  if (unit == "ms") ms = value;
-  else if (unit == "s" || unit.empty()) ms = value * 1000;
-  else if (unit == "m") ms = value * 60'000;
-  else if (unit == "h") ms = value * 3'600'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    ms = value;
+  else if (unit == "s" || unit.empty())
+    ms = value * 1000;
+  else if (unit == "m")
+    ms = value * 60'000;
+  else if (unit == "h")
+    ms = value * 3'600'000;
+  else
+    return std::nullopt;
   return core::Duration(static_cast<core::Duration::rep>(ms));
 }
 
@@ -183,7 +201,8 @@ std::optional<std::string> load_toml_text(std::string_view text, Config& config)
   try {
     root = toml::parse(text);
   } catch (const toml::parse_error& error) {
-    return std::string(error.description()) + " (line " + std::to_string(error.source().begin.line) + ")";
+    return std::string(error.description()) + " (line " +
+           std::to_string(error.source().begin.line) + ")";
   }
   return read_table(root, config);
 }
@@ -206,8 +225,8 @@ std::optional<std::string> apply_sas_keys(Config& config) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
       return "--sas-key expects NAME=KEY, got '" + entry + "'";
     }
-    config.hybrid.rules.push_back(
-        {entry.substr(0, eq), entry.substr(eq + 1), "", auth::kListen | auth::kSend | auth::kManage});
+    config.hybrid.rules.push_back({entry.substr(0, eq), entry.substr(eq + 1), "",
+                                   auth::kListen | auth::kSend | auth::kManage});
   }
   return std::nullopt;
 }
@@ -219,7 +238,8 @@ bool split_host_port(std::string_view text, std::string& host, unsigned short& p
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   const auto p = text.substr(colon + 1);
   unsigned value = 0;
-  if (h.empty() || std::from_chars(p.data(), p.data() + p.size(), value).ec != std::errc{} || value > 65535) {
+  if (h.empty() || std::from_chars(p.data(), p.data() + p.size(), value).ec != std::errc{} ||
+      value > 65535) {
     return false;
   }
   host = std::string(h);

@@ -1,9 +1,9 @@
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <fmt/chrono.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 
 #include "server/server.hpp"
 
@@ -19,10 +19,13 @@ class JsonFormatter : public spdlog::formatter {
         "{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"thread\":{},\"msg\":{}}}\n",
         fmt::gmtime(std::chrono::system_clock::to_time_t(seconds)),
         spdlog::level::to_string_view(msg.level), msg.thread_id,
-        boost::json::serialize(boost::json::string(std::string_view(msg.payload.data(), msg.payload.size()))));
+        boost::json::serialize(
+            boost::json::string(std::string_view(msg.payload.data(), msg.payload.size()))));
     dest.append(line.data(), line.data() + line.size());
   }
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
 };
 
 }  // namespace
@@ -30,7 +33,8 @@ class JsonFormatter : public spdlog::formatter {
 bool configure_logging(const std::string& level, const std::string& format) {
   const auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") return false;
-  auto logger = std::make_shared<spdlog::logger>("switchboard", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("switchboard",
+                                                 std::make_shared<spdlog::sinks::stdout_sink_mt>());
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else if (format == "text") {

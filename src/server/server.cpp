@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <thread>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/handshake.hpp"
 #include "core/relay_pump.hpp"
@@ -54,12 +54,17 @@ void print_banner(const std::string& key, const std::string& base) {
       "  key:       %s\n\n"
       "Try it (Node; in a folder with hyco-ws and ws installed, see README):\n"
       "  listener: node -e \"const WS=require('hyco-ws');const u='%s';"
-      "WS.createRelayedServer({server:u,token:()=>WS.createRelayToken(u,'RootManageSharedAccessKey','%s')},"
+      "WS.createRelayedServer({server:u,token:()=>WS.createRelayToken(u,'RootManageSharedAccessKey'"
+      ",'%s')},"
       "s=>s.on('message',m=>s.send(m))).on('listening',()=>console.log('listening on demo'))"
       ".on('error',e=>console.error('listener:',e.message||e))\"\n"
-      "  sender:   node -e \"const W=require('ws');const {createRelayToken}=require('hyco-ws');const u='%s';"
-      "const w=new W(u,{headers:{ServiceBusAuthorization:createRelayToken(u,'RootManageSharedAccessKey','%s')}});"
-      "w.on('open',()=>w.send('hello through the relay'));w.on('message',m=>{console.log(String(m));w.close()});"
+      "  sender:   node -e \"const W=require('ws');const "
+      "{createRelayToken}=require('hyco-ws');const u='%s';"
+      "const w=new "
+      "W(u,{headers:{ServiceBusAuthorization:createRelayToken(u,'RootManageSharedAccessKey','%s')}}"
+      ");"
+      "w.on('open',()=>w.send('hello through the "
+      "relay'));w.on('message',m=>{console.log(String(m));w.close()});"
       "w.on('error',e=>console.error('sender:',e.message))\"\n\n",
       key.c_str(), listen.c_str(), key.c_str(), send.c_str(), key.c_str());
   std::fflush(stdout);
@@ -68,10 +73,15 @@ void print_banner(const std::string& key, const std::string& base) {
 class Server {
  public:
   explicit Server(Config config)
-      : config_(std::move(config)), guard_(config_.limits),
-        workers_(config_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : config_.threads),
-        services_{config_.limits, guard_, workers_}, hybrid_(config_.hybrid, services_), acceptor_(main_),
-        signals_(main_, SIGINT, SIGTERM), drain_timer_(main_) {}
+      : config_(std::move(config)),
+        guard_(config_.limits),
+        workers_(config_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency())
+                                      : config_.threads),
+        services_{config_.limits, guard_, workers_},
+        hybrid_(config_.hybrid, services_),
+        acceptor_(main_),
+        signals_(main_, SIGINT, SIGTERM),
+        drain_timer_(main_) {}
 
   int run() {
     std::string host;
@@ -97,13 +107,14 @@ class Server {
     }
     raise_open_file_limit();
     const auto bound = acceptor_.local_endpoint();
-    std::string shown_host = bound.address().is_unspecified() ? "127.0.0.1" : bound.address().to_string();
+    std::string shown_host =
+        bound.address().is_unspecified() ? "127.0.0.1" : bound.address().to_string();
     if (bound.address().is_v6()) shown_host = "[" + shown_host + "]";
     const std::string authority = shown_host + ":" + std::to_string(bound.port());
     if (generated_key_) print_banner(*generated_key_, "ws://" + authority);
     workers_.start();
-    spdlog::info("listening on {}:{} with {} worker threads", bound.address().to_string(), bound.port(),
-                 workers_.size());
+    spdlog::info("listening on {}:{} with {} worker threads", bound.address().to_string(),
+                 bound.port(), workers_.size());
     signals_.async_wait([this](boost::system::error_code e, int signal) {
       if (!e) begin_shutdown(signal);
     });
@@ -120,9 +131,10 @@ class Server {
  private:
   void do_accept() {
     auto& worker = workers_.next();
-    acceptor_.async_accept(worker, [this, &worker](boost::system::error_code ec, tcp::socket socket) {
-      on_accept(ec, std::move(socket), worker);
-    });
+    acceptor_.async_accept(worker,
+                           [this, &worker](boost::system::error_code ec, tcp::socket socket) {
+                             on_accept(ec, std::move(socket), worker);
+                           });
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket, asio::io_context& worker) {
@@ -143,20 +155,24 @@ class Server {
     const auto admission = guard_.admit(peer.address, ticket);
     const int family = remote.protocol().family();
     const int fd = socket.release(ignored);
-    asio::post(worker, [this, &worker, family, fd, peer = std::move(peer), ticket = std::move(ticket),
-                        admission]() mutable {
-      auto handshake = std::make_shared<core::Handshake>(services_, worker, core::attach(worker, {family, fd}),
-                                                         std::move(peer), std::move(ticket));
+    asio::post(worker, [this, &worker, family, fd, peer = std::move(peer),
+                        ticket = std::move(ticket), admission]() mutable {
+      auto handshake =
+          std::make_shared<core::Handshake>(services_, worker, core::attach(worker, {family, fd}),
+                                            std::move(peer), std::move(ticket));
       if (admission == core::SourceGuard::Admission::kServerBusy) {
-        core::refuse(handshake, {503, "Service Unavailable: too many connections in their handshake."},
+        core::refuse(handshake,
+                     {503, "Service Unavailable: too many connections in their handshake."},
                      core::Blame::kNone);
         return;
       }
       if (admission == core::SourceGuard::Admission::kSourceBusy) {
-        core::refuse(handshake, {429, "Too Many Requests: too many pending handshakes from this address."});
+        core::refuse(handshake,
+                     {429, "Too Many Requests: too many pending handshakes from this address."});
         return;
       }
-      core::read_request_head(std::move(handshake), [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); });
+      core::read_request_head(std::move(handshake),
+                              [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); });
     });
   }
 
@@ -193,20 +209,24 @@ class Server {
   // close_timeout to finish their closing handshakes.
   void wait_for_drain(bool closing) {
     const bool flushed = workers_pending_.load() == 0;
-    if ((flushed && core::RelayPump::active_pairs() == 0) || (closing && std::chrono::steady_clock::now() >= deadline_)) {
+    if ((flushed && core::RelayPump::active_pairs() == 0) ||
+        (closing && std::chrono::steady_clock::now() >= deadline_)) {
       main_.stop();
       return;
     }
     if (!closing && std::chrono::steady_clock::now() >= deadline_) {
       spdlog::info("closing {} relayed connections", core::RelayPump::active_pairs());
       for (std::size_t i = 0; i < workers_.size(); ++i) {
-        asio::post(workers_.context(i), [] { core::RelayPump::close_all_on_this_thread(1001, "Server shutting down."); });
+        asio::post(workers_.context(i), [] {
+          core::RelayPump::close_all_on_this_thread(1001, "Server shutting down.");
+        });
       }
       deadline_ = std::chrono::steady_clock::now() + config_.limits.close_timeout;
       closing = true;
     }
     drain_timer_.expires_after(std::chrono::milliseconds(50));
-    drain_timer_.async_wait([this, closing](boost::system::error_code) { wait_for_drain(closing); });
+    drain_timer_.async_wait(
+        [this, closing](boost::system::error_code) { wait_for_drain(closing); });
   }
 
   Config config_;

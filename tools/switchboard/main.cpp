@@ -19,7 +19,8 @@ void apply_environment(Config& config, bool listen_given) {
   std::string h;
   unsigned short p = 0;
   switchboard::server::split_host_port(config.listen, h, p);
-  config.listen = std::string(host ? host : h) + ":" + (port ? std::string(port) : std::to_string(p));
+  config.listen =
+      std::string(host ? host : h) + ":" + (port ? std::string(port) : std::to_string(p));
 }
 
 }  // namespace
@@ -37,18 +38,25 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen,
                     "HOST:PORT to serve on (TOML 'listen'; default " + defaults.listen +
                         "; HOST and PORT environment variables apply when this option is absent)");
-  serve->add_option("--public-url", public_url,
-                    "Scheme and authority used in rendezvous addresses, e.g. https://relay.example.com "
-                    "(TOML 'public_url'; default: the listener's own Host header)");
-  serve->add_option("--sas-key", sas_keys,
-                    "NAME=KEY: a namespace-wide SAS rule with Listen, Send and Manage rights; repeatable "
-                    "(TOML 'sas_keys'; default: a random key for RootManageSharedAccessKey, printed at start)");
-  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error, off (TOML 'log_level'; default info)");
+  serve->add_option(
+      "--public-url", public_url,
+      "Scheme and authority used in rendezvous addresses, e.g. https://relay.example.com "
+      "(TOML 'public_url'; default: the listener's own Host header)");
+  serve->add_option(
+      "--sas-key", sas_keys,
+      "NAME=KEY: a namespace-wide SAS rule with Listen, Send and Manage rights; repeatable "
+      "(TOML 'sas_keys'; default: a random key for RootManageSharedAccessKey, printed at start)");
+  serve->add_option("--log-level", log_level,
+                    "trace, debug, info, warn, error, off (TOML 'log_level'; default info)");
   serve->add_option("--log-format", log_format, "text or json (TOML 'log_format'; default text)");
-  serve->add_option("--threads", threads, "Worker threads, 0 = one per core (TOML 'threads'; default 0)");
+  serve->add_option("--threads", threads,
+                    "Worker threads, 0 = one per core (TOML 'threads'; default 0)");
   serve->add_option("--shutdown-grace", shutdown_grace,
-                    "How long relayed connections may drain on SIGINT/SIGTERM (TOML 'shutdown_grace'; default 10s)");
-  serve->footer("Limits, timeouts, Hybrid Connections entities and rules: TOML only, see docs/configuration.md.");
+                    "How long relayed connections may drain on SIGINT/SIGTERM (TOML "
+                    "'shutdown_grace'; default 10s)");
+  serve->footer(
+      "Limits, timeouts, Hybrid Connections entities and rules: TOML only, see "
+      "docs/configuration.md.");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -80,8 +88,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!switchboard::server::configure_logging(config.log_level, config.log_format)) {
-    std::cerr << "switchboard: unknown log level or format ('" << config.log_level << "', '" << config.log_format
-              << "')\n";
+    std::cerr << "switchboard: unknown log level or format ('" << config.log_level << "', '"
+              << config.log_format << "')\n";
     return 2;
   }
   return switchboard::server::serve(std::move(config));

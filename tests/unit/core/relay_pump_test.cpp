@@ -40,7 +40,8 @@ std::string masked_frame(std::uint8_t opcode, std::string_view payload, bool fin
   }
   const char mask[4] = {0x5A, 0x13, 0x7F, 0x21};
   out.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out += static_cast<char>(payload[i] ^ mask[i % 4]);
   return out;
 }
 
@@ -54,7 +55,9 @@ std::string close_payload(std::uint16_t code, std::string_view reason) {
 class Peer {
  public:
   explicit Peer(int fd) : fd_(fd) {}
-  ~Peer() { if (fd_ >= 0) ::close(fd_); }
+  ~Peer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   void send(const std::string& bytes) {
     std::size_t done = 0;
     while (done < bytes.size()) {
@@ -108,9 +111,16 @@ class Peer {
     char c;
     return ::recv(fd_, &c, 1, 0) == 0;
   }
-  void set_receive_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
-  void set_send_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes); }
-  void shut() { ::close(fd_); fd_ = -1; }
+  void set_receive_buffer(int bytes) {
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+  void set_send_buffer(int bytes) {
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+  void shut() {
+    ::close(fd_);
+    fd_ = -1;
+  }
 
  private:
   int fd_;
@@ -127,8 +137,9 @@ class RelayPumpTest : public ::testing::Test {
     sender_ = std::make_unique<Peer>(a[0]);
     listener_ = std::make_unique<Peer>(b[0]);
     setup_(a[1], b[1]);
-    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}), std::string(),
-                                        attach(context_, {AF_UNIX, b[1]}), std::string());
+    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}),
+                                        std::string(), attach(context_, {AF_UNIX, b[1]}),
+                                        std::string());
     pump_->on_finished = [this] { finished_.set_value(); };
     pump_->start();
     thread_ = std::thread([this] { context_.run(); });
@@ -185,7 +196,8 @@ TEST_F(RelayPumpTest, ForwardsFramesOneForOneUnmasked) {
 
 TEST_F(RelayPumpTest, FramesSplitAcrossWritesArriveIntact) {
   start();
-  const std::string frame = masked_frame(ws::kBinary, std::string(1000, 'z')) + masked_frame(ws::kPing, "p");
+  const std::string frame =
+      masked_frame(ws::kBinary, std::string(1000, 'z')) + masked_frame(ws::kPing, "p");
   for (char c : frame) sender_->send(std::string(1, c));  // one byte at a time
   auto f = listener_->read_frame();
   ASSERT_TRUE(f);
@@ -306,7 +318,9 @@ TEST_F(RelayPumpTest, SlowReceiverHoldsTheSenderBackWithinTheHighWaterMark) {
   EXPECT_LE(max_pending, limits.relay_buffer_high_water + 256 * 1024 + 4096);
   // Once the receiver reads, everything arrives, in order.
   // The rest of the last frame goes from another thread: it can only drain while we read.
-  std::thread finish_sending([&] { if (!pending_frame.empty()) sender_->send(pending_frame); });
+  std::thread finish_sending([&] {
+    if (!pending_frame.empty()) sender_->send(pending_frame);
+  });
   std::string received;
   while (received.size() < sent.size()) {
     auto f = listener_->read_frame();

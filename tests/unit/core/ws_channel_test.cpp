@@ -30,7 +30,8 @@ std::string masked(std::uint8_t opcode, std::string_view payload, bool fin = tru
   }
   const char mask[4] = {1, 2, 3, 4};
   out.append(mask, 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ mask[i % 4]);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out += static_cast<char>(payload[i] ^ mask[i % 4]);
   return out;
 }
 
@@ -44,10 +45,13 @@ class WsChannelTest : public ::testing::Test {
     int small = 32 * 1024;
     ::setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     ::setsockopt(peer_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    channel_ = std::make_shared<WsChannel>(context_, limits_, attach(context_, {AF_UNIX, fds[1]}), std::string(),
-                                           max_message);
-    channel_->start([this](bool text, std::string& payload) { messages_.push_back((text ? "T:" : "B:") + payload); },
-                    [this](std::uint16_t code, std::string_view) { end_code_ = code; });
+    channel_ = std::make_shared<WsChannel>(context_, limits_, attach(context_, {AF_UNIX, fds[1]}),
+                                           std::string(), max_message);
+    channel_->start(
+        [this](bool text, std::string& payload) {
+          messages_.push_back((text ? "T:" : "B:") + payload);
+        },
+        [this](std::uint16_t code, std::string_view) { end_code_ = code; });
     thread_ = std::thread([this] { context_.run(); });
   }
   void TearDown() override {
@@ -56,7 +60,9 @@ class WsChannelTest : public ::testing::Test {
     if (peer_ >= 0) ::close(peer_);
     if (thread_.joinable()) thread_.join();
   }
-  void send(const std::string& bytes) { ASSERT_EQ(::send(peer_, bytes.data(), bytes.size(), MSG_NOSIGNAL), (ssize_t)bytes.size()); }
+  void send(const std::string& bytes) {
+    ASSERT_EQ(::send(peer_, bytes.data(), bytes.size(), MSG_NOSIGNAL), (ssize_t)bytes.size());
+  }
   template <typename F>
   auto on_thread(F f) {
     std::promise<decltype(f())> result;

@@ -31,7 +31,8 @@ TEST(WsFrame, ParsesExtendedLengths) {
   ASSERT_EQ(parse_header(bytes({0x02, 126, 0x01, 0x00}), h).status, HeaderStatus::kComplete);
   EXPECT_EQ(h.payload_length, 256u);
   EXPECT_FALSE(h.fin);
-  ASSERT_EQ(parse_header(bytes({0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0}), h).status, HeaderStatus::kComplete);
+  ASSERT_EQ(parse_header(bytes({0x82, 127, 0, 0, 0, 1, 0, 0, 0, 0}), h).status,
+            HeaderStatus::kComplete);
   EXPECT_EQ(h.payload_length, 1ull << 32);
 }
 
@@ -44,10 +45,14 @@ TEST(WsFrame, ReportsIncompleteHeaders) {
 
 TEST(WsFrame, RejectsProtocolViolations) {
   FrameHeader h;
-  EXPECT_EQ(parse_header(bytes({0xC1, 0x80, 0, 0, 0, 0}), h).status, HeaderStatus::kInvalid);  // RSV1
-  EXPECT_EQ(parse_header(bytes({0x83, 0x80, 0, 0, 0, 0}), h).status, HeaderStatus::kInvalid);  // opcode 3
-  EXPECT_EQ(parse_header(bytes({0x09, 0x80, 0, 0, 0, 0}), h).status, HeaderStatus::kInvalid);  // fragmented ping
-  EXPECT_EQ(parse_header(bytes({0x89, 0xFE, 0, 126, 0, 0, 0, 0}), h).status, HeaderStatus::kInvalid);
+  EXPECT_EQ(parse_header(bytes({0xC1, 0x80, 0, 0, 0, 0}), h).status,
+            HeaderStatus::kInvalid);  // RSV1
+  EXPECT_EQ(parse_header(bytes({0x83, 0x80, 0, 0, 0, 0}), h).status,
+            HeaderStatus::kInvalid);  // opcode 3
+  EXPECT_EQ(parse_header(bytes({0x09, 0x80, 0, 0, 0, 0}), h).status,
+            HeaderStatus::kInvalid);  // fragmented ping
+  EXPECT_EQ(parse_header(bytes({0x89, 0xFE, 0, 126, 0, 0, 0, 0}), h).status,
+            HeaderStatus::kInvalid);
   EXPECT_EQ(parse_header(bytes({0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), h).status,
             HeaderStatus::kInvalid);  // 64-bit length with the top bit set
 }
@@ -101,9 +106,9 @@ TEST(WsFrame, Utf8ValidationAcrossPieces) {
 TEST(WsFrame, ClosePayloadChecks) {
   EXPECT_EQ(check_close_payload({}), CloseCheck::kValid);
   EXPECT_EQ(check_close_payload(bytes({0x03})), CloseCheck::kProtocolError);
-  EXPECT_EQ(check_close_payload(bytes({0x03, 0xE8, 'o', 'k'})), CloseCheck::kValid);           // 1000
-  EXPECT_EQ(check_close_payload(bytes({0x03, 0xED})), CloseCheck::kProtocolError);             // 1005
-  EXPECT_EQ(check_close_payload(bytes({0x0F, 0xA0})), CloseCheck::kValid);                     // 4000
+  EXPECT_EQ(check_close_payload(bytes({0x03, 0xE8, 'o', 'k'})), CloseCheck::kValid);  // 1000
+  EXPECT_EQ(check_close_payload(bytes({0x03, 0xED})), CloseCheck::kProtocolError);    // 1005
+  EXPECT_EQ(check_close_payload(bytes({0x0F, 0xA0})), CloseCheck::kValid);            // 4000
   EXPECT_EQ(check_close_payload(bytes({0x03, 0xE8, 0xFF})), CloseCheck::kInvalidUtf8);
 }
 

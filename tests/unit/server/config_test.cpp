@@ -50,7 +50,8 @@ max_listeners = 2
 name = "orders-send"
 key = "s"
 rights = ["Send"]
-)", config);
+)",
+                                    config);
   ASSERT_FALSE(error) << *error;
   EXPECT_EQ(config.listen, "0.0.0.0:9080");
   EXPECT_EQ(config.threads, 3u);
@@ -84,7 +85,8 @@ TEST(Config, NamesTheOffendingKey) {
   auto error = load_toml_text("[limits]\nping_interval = \"soon\"\n", config);
   ASSERT_TRUE(error);
   EXPECT_NE(error->find("ping_interval"), std::string::npos);
-  error = load_toml_text("[[hybrid.rules]]\nname = \"x\"\nkey = \"y\"\nrights = [\"Everything\"]\n", config);
+  error = load_toml_text("[[hybrid.rules]]\nname = \"x\"\nkey = \"y\"\nrights = [\"Everything\"]\n",
+                         config);
   ASSERT_TRUE(error);
   EXPECT_NE(error->find("Everything"), std::string::npos);
   error = load_toml_text("listen = [", config);
