@@ -15,7 +15,8 @@ long write_some(Socket& socket, const std::uint8_t* data, std::size_t n) {
   return static_cast<long>(written);
 }
 
-constexpr std::size_t kKeepCapacity = 64 * 1024;  // larger buffers are released once drained
+constexpr std::size_t kKeepCapacity =
+    std::size_t{64} * 1024;  // larger buffers are released once drained
 
 }  // namespace
 

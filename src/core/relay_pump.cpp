@@ -12,7 +12,7 @@
 namespace switchboard::core {
 namespace {
 
-constexpr std::size_t kReadSize = 256 * 1024;
+constexpr std::size_t kReadSize = std::size_t{256} * 1024;
 constexpr int kReadsPerWake = 8;  // then yield to the thread's other connections
 
 // One read buffer per thread, shared by every pump on it: idle pairs hold no buffer at all.
@@ -59,6 +59,7 @@ void RelayPump::start() {
 
 void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view reason) {
   std::vector<std::shared_ptr<RelayPump>> pumps;
+  pumps.reserve(pumps_on_thread.size());
   for (auto* pump : pumps_on_thread) pumps.push_back(pump->shared_from_this());
   for (auto& pump : pumps) pump->close_both(code, reason);
 }

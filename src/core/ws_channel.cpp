@@ -9,7 +9,7 @@
 namespace switchboard::core {
 namespace {
 
-constexpr std::size_t kReadSize = 64 * 1024;
+constexpr std::size_t kReadSize = std::size_t{64} * 1024;
 
 std::uint8_t* thread_buffer() {
   static thread_local std::vector<std::uint8_t> buffer(kReadSize + ws::kMaxControlFrame);

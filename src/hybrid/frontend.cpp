@@ -192,7 +192,7 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
 
   // The listener's leg is upgraded: answer the sender and start relaying.
   void complete(core::DetachedSocket detached, std::string listener_leftover,
-                std::string protocol) {
+                const std::string& protocol) {
     auto& context = handshake->context;
     auto listener_socket = std::make_shared<core::Socket>(core::attach(context, detached));
     if (answered || gone) {

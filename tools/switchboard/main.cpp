@@ -25,7 +25,8 @@ void apply_environment(Config& config, bool listen_given) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"Switchboard: a self-hosted relay (Azure Relay Hybrid Connections compatible)"};
   app.require_subcommand(1);
   auto* serve = app.add_subcommand("serve", "Run the relay server");
@@ -93,4 +94,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   return switchboard::server::serve(std::move(config));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "switchboard: fatal: " << error.what() << "\n";
+    return 1;
+  }
 }
