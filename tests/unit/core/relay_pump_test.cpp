@@ -111,12 +111,6 @@ class Peer {
     char c;
     return ::recv(fd_, &c, 1, 0) == 0;
   }
-  void set_receive_buffer(int bytes) {
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  }
-  void set_send_buffer(int bytes) {
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-  }
   void shut() {
     ::close(fd_);
     fd_ = -1;
@@ -129,14 +123,22 @@ class Peer {
 
 class RelayPumpTest : public ::testing::Test {
  protected:
-  void start(Limits limits = {}) {
+  // small_kernel_buffers: 32 KiB socket buffers everywhere, so bounds show in the pump, not the
+  // kernel.
+  void start(Limits limits = {}, bool small_kernel_buffers = false) {
     limits_ = limits;
     int a[2], b[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    if (small_kernel_buffers) {
+      int small = 32 * 1024;
+      for (int fd : {a[0], a[1], b[0], b[1]}) {
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+      }
+    }
     sender_ = std::make_unique<Peer>(a[0]);
     listener_ = std::make_unique<Peer>(b[0]);
-    setup_(a[1], b[1]);
     pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}),
                                         std::string(), attach(context_, {AF_UNIX, b[1]}),
                                         std::string());
@@ -158,7 +160,6 @@ class RelayPumpTest : public ::testing::Test {
     return result.get_future().get();
   }
 
-  std::function<void(int, int)> setup_ = [](int, int) {};
   Limits limits_;
   asio::io_context context_{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard_{context_.get_executor()};
@@ -287,15 +288,7 @@ TEST_F(RelayPumpTest, LostLegGivesTheOther1001) {
 TEST_F(RelayPumpTest, SlowReceiverHoldsTheSenderBackWithinTheHighWaterMark) {
   Limits limits;
   limits.relay_buffer_high_water = 64 * 1024;
-  // Small kernel buffers on the relay's side so the bound shows in the pump, not the kernel.
-  setup_ = [](int server_a, int server_b) {
-    int small = 32 * 1024;
-    ::setsockopt(server_a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    ::setsockopt(server_b, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  };
-  start(limits);
-  listener_->set_receive_buffer(32 * 1024);
-  sender_->set_send_buffer(32 * 1024);
+  start(limits, /*small_kernel_buffers=*/true);
   std::mt19937 random(7);
   std::string sent;
   std::string pending_frame;
@@ -335,14 +328,7 @@ TEST_F(RelayPumpTest, SlowReceiverHoldsTheSenderBackWithinTheHighWaterMark) {
 TEST_F(RelayPumpTest, PingFloodFromANonReaderIsBounded) {
   Limits limits;
   limits.relay_buffer_high_water = 64 * 1024;
-  setup_ = [](int server_a, int) {
-    int small = 32 * 1024;
-    ::setsockopt(server_a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    ::setsockopt(server_a, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  };
-  start(limits);
-  sender_->set_receive_buffer(32 * 1024);
-  sender_->set_send_buffer(32 * 1024);
+  start(limits, /*small_kernel_buffers=*/true);
   // The sender pings as fast as it can and never reads the Pongs.
   const std::string ping = masked_frame(ws::kPing, std::string(125, 'p'));
   std::size_t sent = 0;
