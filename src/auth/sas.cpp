@@ -1,12 +1,14 @@
 #include "auth/sas.hpp"
 
+#include "core/encoding.hpp"
+#include "core/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
 #include <array>
@@ -17,6 +19,10 @@
 namespace switchboard::auth {
 namespace {
 
+using core::base64_decode;
+using core::base64_encode;
+using core::iequals;
+
 constexpr std::string_view kPrefix = "SharedAccessSignature";
 constexpr std::size_t kSignatureBytes = 32;
 using Digest = std::array<unsigned char, kSignatureBytes>;
@@ -24,56 +30,6 @@ using Digest = std::array<unsigned char, kSignatureBytes>;
 // The characters JavaScript's encodeURIComponent leaves alone.
 constexpr auto kUriComponentChars =
     boost::urls::unreserved_chars + boost::urls::grammar::lut_chars("!*'()");
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
-// Plain percent-decoding: a literal '+' stays '+' (section 2.3).
-std::optional<std::string> pct_decode(std::string_view text) {
-  const auto view = boost::urls::make_pct_string_view(text);
-  if (!view) return std::nullopt;
-  return view->decode();
-}
-
-std::string base64_encode(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');  // +1: EVP_EncodeBlock writes a NUL
-  const int written =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
-}
-
-bool is_base64_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
-}
-
-// Strict padded base64; EVP_DecodeBlock alone would trim whitespace and keep padding bytes.
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::size_t padding = 0;
-  while (padding < 2 && text[text.size() - 1 - padding] == '=') ++padding;
-  const auto body = text.substr(0, text.size() - padding);
-  for (char c : body) {
-    if (!is_base64_char(c)) return std::nullopt;
-  }
-  std::string out(text.size() / 4 * 3, '\0');
-  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(text.data()),
-                                      static_cast<int>(text.size()));
-  if (written < 0 || static_cast<std::size_t>(written) != out.size()) return std::nullopt;
-  out.resize(out.size() - padding);
-  return out;
-}
 
 std::optional<Digest> hmac_sha256(std::string_view key, std::string_view message) {
   Digest digest{};
@@ -118,7 +74,7 @@ RawFields split_fields(std::string_view text) {
 }
 
 std::optional<std::int64_t> parse_expiry(std::string_view raw) {
-  const auto text = pct_decode(raw);
+  const auto text = core::percent_decode(raw);
   if (!text || text->empty() || (*text)[0] < '0' || (*text)[0] > '9') return std::nullopt;
   std::int64_t value = 0;
   const auto* end = text->data() + text->size();
@@ -128,7 +84,7 @@ std::optional<std::int64_t> parse_expiry(std::string_view raw) {
 }
 
 std::optional<std::string> parse_signature(std::string_view raw) {
-  const auto base64 = pct_decode(raw);
+  const auto base64 = core::percent_decode(raw);
   if (!base64) return std::nullopt;
   auto bytes = base64_decode(*base64);
   if (!bytes || bytes->size() != kSignatureBytes) return std::nullopt;
@@ -143,7 +99,7 @@ std::optional<std::vector<std::string>> decoded_segments(std::string_view path) 
   std::vector<std::string> segments;
   while (true) {
     const auto slash = path.find('/');
-    auto segment = pct_decode(path.substr(0, slash));
+    auto segment = core::percent_decode(path.substr(0, slash));
     if (!segment) return std::nullopt;
     segments.push_back(std::move(*segment));
     if (slash == std::string_view::npos) return segments;
@@ -229,7 +185,7 @@ std::optional<SasToken> parse_sas_token(std::string_view text) {
   if (!raw.sr || !raw.sig || !raw.se || !raw.skn || raw.sr->empty()) return std::nullopt;
   auto signature = parse_signature(*raw.sig);
   const auto expiry = parse_expiry(*raw.se);
-  auto key_name = pct_decode(*raw.skn);
+  auto key_name = core::percent_decode(*raw.skn);
   if (!signature || !expiry || !key_name || key_name->empty()) return std::nullopt;
   return SasToken{std::string(*raw.sr), std::move(*signature), *expiry, std::move(*key_name)};
 }
@@ -265,7 +221,7 @@ std::string create_token(std::string_view resource_uri, std::string_view key_nam
 
 bool audience_covers(std::string_view raw_sr, std::string_view request_path,
                      std::span<const std::string> hosts) {
-  const auto decoded_sr = pct_decode(raw_sr);
+  const auto decoded_sr = core::percent_decode(raw_sr);
   if (!decoded_sr) return false;
   const auto uri = boost::urls::parse_uri(*decoded_sr);
   if (!uri || !host_listed(*uri, hosts)) return false;

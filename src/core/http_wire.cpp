@@ -1,5 +1,4 @@
 // The one translation unit that includes Boost.Beast: request heads in, response heads out.
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -10,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/encoding.hpp"
 #include "core/handshake.hpp"
 #include "core/services.hpp"
 
@@ -140,19 +140,9 @@ void finish(std::shared_ptr<Handshake> handshake, std::shared_ptr<std::string> b
   std::make_shared<FinalAnswer>(std::move(handshake), std::move(bytes))->run();
 }
 
-std::string base64(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3), '\0');
-  const int written =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
-}
-
 bool valid_client_key(std::string_view key) {
-  // 16 random bytes in base64: 24 characters ending in "==".
-  if (key.size() != 24 || key.substr(22) != "==") return false;
-  unsigned char out[18];
-  return EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(key.data()), 24) == 18;
+  const auto bytes = base64_decode(key);  // 16 random bytes (RFC 6455 section 4.1)
+  return bytes && bytes->size() == 16;
 }
 
 }  // namespace
@@ -225,7 +215,7 @@ std::string websocket_accept_key(std::string_view client_key) {
   input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return base64(digest, sizeof digest);
+  return base64_encode(digest, sizeof digest);
 }
 
 void switch_protocols(std::shared_ptr<Handshake> handshake, std::string_view protocol,

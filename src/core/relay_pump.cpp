@@ -64,33 +64,26 @@ void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view re
   for (auto& pump : pumps) pump->close_both(code, reason);
 }
 
-void RelayPump::arm_read(int i) {
+// Waits until leg i is readable or writable, at most one wait of each kind at a time.
+void RelayPump::arm(int i, Socket::wait_type type) {
   Leg& leg = legs_[i];
-  if (leg.read_armed || leg.gone) return;
-  leg.read_armed = true;
-  leg.socket.async_wait(Socket::wait_read,
-                        [self = shared_from_this(), i](boost::system::error_code ec) {
-                          self->legs_[i].read_armed = false;
+  const bool reading = type == Socket::wait_read;
+  bool& armed = reading ? leg.read_armed : leg.write_armed;
+  if (armed || leg.gone) return;
+  armed = true;
+  leg.socket.async_wait(type,
+                        [self = shared_from_this(), i, reading](boost::system::error_code ec) {
+                          Leg& l = self->legs_[i];
+                          (reading ? l.read_armed : l.write_armed) = false;
                           if (ec) {
                             if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
                             return;
                           }
-                          self->on_readable(i);
-                        });
-}
-
-void RelayPump::arm_write(int i) {
-  Leg& leg = legs_[i];
-  if (leg.write_armed || leg.gone) return;
-  leg.write_armed = true;
-  leg.socket.async_wait(Socket::wait_write,
-                        [self = shared_from_this(), i](boost::system::error_code ec) {
-                          self->legs_[i].write_armed = false;
-                          if (ec) {
-                            if (ec != asio::error::operation_aborted) self->on_leg_gone(i);
-                            return;
+                          if (reading) {
+                            self->on_readable(i);
+                          } else {
+                            self->on_writable(i);
                           }
-                          self->on_writable(i);
                         });
 }
 
@@ -99,28 +92,22 @@ void RelayPump::on_readable(int i) {
   src.read_armed = false;
   for (int round = 0; round < kReadsPerWake; ++round) {
     if (src.gone || finished_) return;
-    if (backlogged(i)) {
+    if (backlogged(i, limits_.relay_buffer_high_water)) {
       src.read_paused = true;  // resumed by on_writable once the backlog drains
       return;
     }
     std::uint8_t* buf = thread_buffer();
     const std::size_t carried = src.carry_len;
     std::size_t n = 0;
-    if (!src.leftover.empty()) {
-      n = std::min(src.leftover.size(), kReadSize);
-      std::memcpy(buf + carried, src.leftover.data(), n);
-      src.leftover.erase(0, n);
-    } else {
-      boost::system::error_code ec;
-      n = src.socket.read_some(asio::buffer(buf + carried, kReadSize), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        arm_read(i);
+    switch (read_available(src.socket, src.leftover, buf + carried, kReadSize, n)) {
+      case ReadOutcome::kWouldBlock:
+        arm(i, Socket::wait_read);
         return;
-      }
-      if (ec) {
+      case ReadOutcome::kClosed:
         on_leg_gone(i);
         return;
-      }
+      case ReadOutcome::kData:
+        break;
     }
     std::memcpy(buf, src.carry.data(), carried);
     src.carry_len = 0;
@@ -141,6 +128,12 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
   auto flush = [&] {
     if (out > out_begin) deliver(d, buf + out_begin, out - out_begin);
     out_begin = out = in;
+  };
+  // A protocol error by leg i: what was transformed so far goes first, then the leg is failed.
+  auto protocol_error = [&](std::string_view reason) {
+    flush();
+    fail_leg(i, 1002, reason);
+    return false;
   };
   auto end_frame = [&] {
     if (src.frame_forwarded) {
@@ -189,9 +182,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     const auto parsed = ws::parse_header({buf + in, total - in}, header);
     if (parsed.status == ws::HeaderStatus::kIncomplete) break;
     if (parsed.status == ws::HeaderStatus::kInvalid || !header.masked) {
-      flush();
-      fail_leg(i, header.masked ? parsed.error : "Client frames must be masked.");
-      return false;
+      return protocol_error(header.masked ? parsed.error : "Client frames must be masked.");
     }
     if (ws::is_control(header.opcode)) {
       const std::size_t size = header.header_size + header.payload_length;
@@ -206,9 +197,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
       } else if (header.opcode == ws::kClose && !src.close_received) {
         const auto check = ws::check_close_payload({payload, len});
         if (check != ws::CloseCheck::kValid) {
-          flush();
-          fail_leg(i, "Invalid Close frame.");
-          return false;
+          return protocol_error("Invalid Close frame.");
         }
         src.close_received = true;
         if (!dst.close_sent && !dst.gone) {
@@ -216,8 +205,8 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
           out += ws::encode_header(buf + out, true, ws::kClose, len);
           std::memcpy(buf + out, payload, len);
           out += len;
-          dst.close_sent =
-              true;  // no deadline: the other direction may flow for as long as it likes
+          // No deadline: the other direction may flow for as long as it likes (half-close).
+          dst.close_sent = true;
         }
       }
       continue;
@@ -225,15 +214,11 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     // A data frame.
     if (header.opcode == ws::kContinuation) {
       if (!src.in_message) {
-        flush();
-        fail_leg(i, "Continuation frame without a message.");
-        return false;
+        return protocol_error("Continuation frame without a message.");
       }
     } else {
       if (src.in_message) {
-        flush();
-        fail_leg(i, "New message before the previous one ended.");
-        return false;
+        return protocol_error("New message before the previous one ended.");
       }
       src.in_message = true;
       src.message_text = header.opcode == ws::kText;
@@ -273,7 +258,7 @@ void RelayPump::deliver(int i, const std::uint8_t* data, std::size_t n) {
     case Outbox::Result::kDone:
       break;
     case Outbox::Result::kPending:
-      arm_write(i);
+      arm(i, Socket::wait_write);
       break;
     case Outbox::Result::kFailed:
       on_leg_gone(i);
@@ -286,7 +271,7 @@ void RelayPump::on_writable(int i) {
   if (leg.gone) return;
   switch (leg.outbox.flush(leg.socket)) {
     case Outbox::Result::kPending:
-      arm_write(i);
+      arm(i, Socket::wait_write);
       break;
     case Outbox::Result::kFailed:
       on_leg_gone(i);
@@ -301,9 +286,8 @@ void RelayPump::on_writable(int i) {
 
 // Whether reading leg i must wait: bytes toward the other leg (its data) or toward leg i itself
 // (our Pongs to its Pings) are above the high-water mark.
-bool RelayPump::backlogged(int i, std::size_t mark) const {
+bool RelayPump::backlogged(int i, std::size_t limit) const {
   const Leg& src = legs_[i];
-  const std::size_t limit = mark == 0 ? limits_.relay_buffer_high_water : mark;
   return legs_[1 - i].outbox.pending() >= limit ||
          src.outbox.pending() + src.deferred.size() >= limit;
 }
@@ -352,16 +336,17 @@ void RelayPump::fail(std::uint16_t code, std::string_view reason) {
   close_both(code, reason);
 }
 
-// A protocol error: the stream of leg i can no longer be parsed, so it gets its Close and is
-// dropped at once (RFC 6455 section 7.1.7); the other leg is closed normally.
-void RelayPump::fail_leg(int i, std::string_view reason) {
-  spdlog::debug("relay leg protocol error: {}", reason);
+// Leg i cannot go on (a protocol error: its stream can no longer be parsed, RFC 6455 section
+// 7.1.7; or keepalive silence): it gets a Close if one fits and is dropped at once; the other leg
+// is closed normally with the same code.
+void RelayPump::fail_leg(int i, std::uint16_t code, std::string_view reason) {
+  spdlog::debug("relay leg failed: {} {}", code, reason);
   Leg& leg = legs_[i];
   if (!leg.gone && !leg.close_sent && !leg.mid_frame)
-    deliver(i, ws::make_close_frame(1002, reason));
+    deliver(i, ws::make_close_frame(code, reason));
   leg.close_sent = true;
   drop(i);
-  initiate_close(1 - i, 1002, reason);
+  initiate_close(1 - i, code, reason);
   check_progress();
 }
 
@@ -397,7 +382,7 @@ void RelayPump::check_progress() {
       boost::system::error_code ignored;
       leg.socket.shutdown(Socket::shutdown_send, ignored);
       leg.write_shut = true;
-      arm_read(i);  // the client's EOF completes the leg
+      arm(i, Socket::wait_read);  // the client's EOF completes the leg
       arm_close_deadline();
     }
   }
@@ -445,11 +430,7 @@ void RelayPump::on_tick() {
       leg.missed = 0;
     } else if (++leg.missed >= limits_.ping_misses) {
       spdlog::info("relay leg silent for {} ping intervals, closing the pair", leg.missed);
-      if (!leg.mid_frame && !leg.close_sent)
-        deliver(i, ws::make_close_frame(1011, "Keepalive timeout."));
-      drop(i);
-      initiate_close(1 - i, 1011, "Keepalive timeout.");
-      check_progress();
+      fail_leg(i, 1011, "Keepalive timeout.");
       if (!finished_) schedule_tick();
       return;
     }

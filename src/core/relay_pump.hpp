@@ -79,8 +79,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
     std::uint8_t missed = 0;
   };
 
-  void arm_read(int i);
-  void arm_write(int i);
+  void arm(int i, Socket::wait_type type);
   void on_readable(int i);
   void on_writable(int i);
   // Transforms frames read from leg i in place into frames for the other leg; false if the pair
@@ -93,8 +92,8 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   void send_control(int i, std::string frame);
   void initiate_close(int i, std::uint16_t code, std::string_view reason);
   void fail(std::uint16_t code, std::string_view reason);
-  void fail_leg(int i, std::string_view reason);
-  bool backlogged(int i, std::size_t mark = 0) const;
+  void fail_leg(int i, std::uint16_t code, std::string_view reason);
+  bool backlogged(int i, std::size_t limit) const;
   void drop(int i);
   void on_leg_gone(int i);
   void maybe_resume(int i);

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/text.hpp"
+
 namespace switchboard::core {
 
 struct Header {
@@ -19,9 +21,6 @@ struct RemoteEndpoint {
   std::string address;  // IPv6 without brackets
   std::uint16_t port = 0;
 };
-
-bool iequals(std::string_view a, std::string_view b);
-bool istarts_with(std::string_view text, std::string_view prefix);
 
 struct RequestHead {
   std::string method;

@@ -2,6 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+
 namespace switchboard::core {
 
 DetachedSocket detach(Socket& from) {
@@ -20,6 +26,21 @@ Socket attach(asio::io_context& to, DetachedSocket detached) {
   socket.assign(asio::generic::stream_protocol(detached.family, SOCK_STREAM), detached.fd, ec);
   if (!ec) socket.non_blocking(true, ec);
   return socket;
+}
+
+ReadOutcome read_available(Socket& socket, std::string& leftover, std::uint8_t* buf,
+                           std::size_t capacity, std::size_t& n) {
+  if (!leftover.empty()) {
+    n = std::min(leftover.size(), capacity);
+    std::memcpy(buf, leftover.data(), n);
+    leftover.erase(0, n);
+    return ReadOutcome::kData;
+  }
+  boost::system::error_code ec;
+  n = socket.read_some(asio::buffer(buf, capacity), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again)
+    return ReadOutcome::kWouldBlock;
+  return ec ? ReadOutcome::kClosed : ReadOutcome::kData;
 }
 
 }  // namespace switchboard::core

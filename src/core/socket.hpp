@@ -4,6 +4,8 @@
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <string>
 
 namespace switchboard::core {
 
@@ -18,5 +20,11 @@ struct DetachedSocket {
 };
 DetachedSocket detach(Socket& from);
 Socket attach(asio::io_context& to, DetachedSocket detached);
+
+// One read for a reactor-style reader: bytes that arrived with the handshake (`leftover`) first,
+// else what a non-blocking read gives. On kData, `n` bytes were placed at `buf`.
+enum class ReadOutcome { kData, kWouldBlock, kClosed };
+ReadOutcome read_available(Socket& socket, std::string& leftover, std::uint8_t* buf,
+                           std::size_t capacity, std::size_t& n);
 
 }  // namespace switchboard::core

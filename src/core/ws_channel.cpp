@@ -146,22 +146,16 @@ void WsChannel::on_readable() {
     std::uint8_t* buf = thread_buffer();
     const std::size_t carried = carry_.size();
     std::size_t n = 0;
-    if (!leftover_.empty()) {
-      n = std::min(leftover_.size(), kReadSize);
-      std::memcpy(buf + carried, leftover_.data(), n);
-      leftover_.erase(0, n);
-    } else {
-      boost::system::error_code ec;
-      n = socket_.read_some(asio::buffer(buf + carried, kReadSize), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    switch (read_available(socket_, leftover_, buf + carried, kReadSize, n)) {
+      case ReadOutcome::kWouldBlock:
         arm_read();
         return;
-      }
-      if (ec) {
+      case ReadOutcome::kClosed:
         end(1006, "Connection lost.");
         drop();
         return;
-      }
+      case ReadOutcome::kData:
+        break;
     }
     std::memcpy(buf, carry_.data(), carried);
     carry_.clear();

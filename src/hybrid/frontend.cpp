@@ -84,6 +84,30 @@ bool forwarded_header(std::string_view name) {
          !core::iequals(name, kDisallowedListenersHeader);
 }
 
+// connectHeaders of section 4.3: every header but the token and targeting ones, names as
+// received, repeated names joined with ", " under the first spelling. Also collects the offered
+// sub-protocols.
+json::object connect_headers_of(const core::RequestHead& head,
+                                std::vector<std::string>& protocols) {
+  json::object headers;
+  for (const auto& header : head.headers) {
+    if (!forwarded_header(header.name)) continue;
+    if (core::iequals(header.name, "Sec-WebSocket-Protocol")) {
+      for (auto& p : core::split_comma_list(header.value)) protocols.push_back(std::move(p));
+    }
+    bool joined = false;
+    for (auto& [name, value] : headers) {
+      if (core::iequals(name, header.name)) {
+        value.as_string() = std::string(value.as_string()) + ", " + latin1_to_utf8(header.value);
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
+  }
+  return headers;
+}
+
 }  // namespace
 
 bool owns_path(std::string_view path) {
@@ -394,27 +418,11 @@ void Frontend::connect(Request& request) {
   sender->app_query = filter_app_query(head.query());
   sender->base_id = request.params.id.value_or("");
   if (auto allowed = head.find(kAllowedListenersHeader))
-    sender->filter.allowed = split_listener_list(*allowed);
+    sender->filter.allowed = core::split_comma_list(*allowed);
   if (auto disallowed = head.find(kDisallowedListenersHeader)) {
-    sender->filter.disallowed = split_listener_list(*disallowed);
+    sender->filter.disallowed = core::split_comma_list(*disallowed);
   }
-  for (const auto& header : head.headers) {
-    if (!forwarded_header(header.name)) continue;
-    if (core::iequals(header.name, "Sec-WebSocket-Protocol")) {
-      for (auto& p : split_listener_list(header.value))
-        sender->offered_protocols.push_back(std::move(p));
-    }
-    bool joined = false;
-    for (auto& [name, value] : sender->connect_headers) {
-      if (core::iequals(name, header.name)) {
-        value.as_string() = std::string(value.as_string()) + ", " + latin1_to_utf8(header.value);
-        joined = true;
-        break;
-      }
-    }
-    if (!joined)
-      sender->connect_headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
-  }
+  sender->connect_headers = connect_headers_of(head, sender->offered_protocols);
   const auto routed = route(sender);
   if (routed != Routed::kSent) {
     const auto refused = refusal_for(routed);
@@ -503,9 +511,9 @@ void Frontend::rendezvous(Request& request) {
     return;
   }
   const auto& head = request.handshake->request;
-  std::string protocol(head.find("Sec-WebSocket-Protocol").value_or(""));
-  if (const auto comma = protocol.find(','); comma != std::string::npos) protocol.resize(comma);
-  while (!protocol.empty() && protocol.back() == ' ') protocol.pop_back();
+  // The listener offers exactly one; should it send a list, its first entry is its choice.
+  const auto chosen = core::split_comma_list(head.find("Sec-WebSocket-Protocol").value_or(""));
+  const std::string protocol = chosen.empty() ? std::string() : chosen.front();
   if (!protocol.empty() &&
       std::find(sender->offered_protocols.begin(), sender->offered_protocols.end(), protocol) ==
           sender->offered_protocols.end()) {

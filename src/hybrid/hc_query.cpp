@@ -1,9 +1,8 @@
 #include "hybrid/hc_query.hpp"
 
+#include "core/encoding.hpp"
 #include "core/random_id.hpp"
-
-#include <boost/url/encoding_opts.hpp>
-#include <boost/url/pct_string_view.hpp>
+#include "core/text.hpp"
 
 #include <algorithm>
 
@@ -12,23 +11,9 @@ namespace {
 
 constexpr std::string_view kHcPrefix = "sb-hc-";
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lowered(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
 // Form decoding like .NET WebUtility.UrlDecode, which leaves a malformed escape as it is.
 std::string form_decode(std::string_view text) {
-  const auto view = boost::urls::make_pct_string_view(text);
-  if (!view) return std::string(text);
-  boost::urls::encoding_opts opts;
-  opts.space_as_plus = true;
-  return view->decode(opts);
+  return core::percent_decode(text, /*plus_as_space=*/true).value_or(std::string(text));
 }
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
@@ -46,7 +31,7 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 std::optional<std::string> hc_name(std::string_view piece) {
   const auto eq = piece.find('=');
   if (eq == std::string_view::npos) return std::nullopt;
-  std::string name = ascii_lowered(form_decode(piece.substr(0, eq)));
+  std::string name = core::ascii_lowered(form_decode(piece.substr(0, eq)));
   if (!name.starts_with(kHcPrefix)) return std::nullopt;
   return name;
 }
@@ -58,12 +43,6 @@ std::optional<std::string>* slot_for(HcParams& params, std::string_view name) {
   if (name == "sb-hc-statuscode") return &params.status_code;
   if (name == "sb-hc-statusdescription") return &params.status_description;
   return nullptr;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
 }  // namespace
@@ -97,15 +76,6 @@ FilteredQuery filter_app_query(std::string_view query) {
 std::string listener_id_from(std::string_view sb_hc_id) {
   const auto id = sb_hc_id.substr(0, sb_hc_id.find('_'));
   return id.empty() ? core::random_uuid_v4() : std::string(id);
-}
-
-std::vector<std::string> split_listener_list(std::string_view header_value) {
-  std::vector<std::string> ids;
-  for (const auto piece : split(header_value, ',')) {
-    const auto id = trim(piece);
-    if (!id.empty()) ids.emplace_back(id);
-  }
-  return ids;
 }
 
 }  // namespace switchboard::hybrid

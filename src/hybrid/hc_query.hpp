@@ -27,7 +27,4 @@ FilteredQuery filter_app_query(std::string_view query);
 // Listener id of section 6.3: sb-hc-id without any "_..." suffix; empty => random UUIDv4.
 std::string listener_id_from(std::string_view sb_hc_id);
 
-// "id1, id2 ,id3" => trimmed, non-empty entries (section 5.7).
-std::vector<std::string> split_listener_list(std::string_view header_value);
-
 }  // namespace switchboard::hybrid

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <random>
 
-#include <boost/url/pct_string_view.hpp>
+#include "core/encoding.hpp"
 
 #include "core/request_head.hpp"
 #include "hybrid/listener.hpp"
@@ -12,12 +12,7 @@ namespace switchboard::hybrid {
 namespace {
 
 std::string decode_segment(std::string_view raw) {
-  auto checked = boost::urls::make_pct_string_view(raw);
-  std::string out = checked ? checked->decode() : std::string(raw);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
+  return core::ascii_lowered(core::percent_decode(raw).value_or(std::string(raw)));
 }
 
 bool listed(const std::vector<std::string>& ids, const std::string& id) {

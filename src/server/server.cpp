@@ -6,13 +6,13 @@
 #include <cstdio>
 #include <thread>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/encoding.hpp"
 #include "core/handshake.hpp"
 #include "core/relay_pump.hpp"
 #include "core/services.hpp"
@@ -39,9 +39,7 @@ void raise_open_file_limit() {
 std::string random_key() {
   unsigned char bytes[32];
   RAND_bytes(bytes, sizeof bytes);
-  char text[45];
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text), bytes, sizeof bytes);
-  return std::string(text, 44);
+  return core::base64_encode(bytes, sizeof bytes);
 }
 
 // The examples are shell commands in double quotes, so "$hc" is written "\$hc".

@@ -146,13 +146,5 @@ TEST(ListenerIdFrom, EmptyGetsRandomUuid) {
   EXPECT_NE(a, b);
 }
 
-TEST(SplitListenerList, SplitsAndTrims) {
-  EXPECT_EQ(split_listener_list("id1, id2 ,id3"), (std::vector<std::string>{"id1", "id2", "id3"}));
-  EXPECT_EQ(split_listener_list(" ,\t, a\t,,b "), (std::vector<std::string>{"a", "b"}));
-  EXPECT_TRUE(split_listener_list("").empty());
-  EXPECT_TRUE(split_listener_list(" , ").empty());
-  EXPECT_EQ(split_listener_list("one"), (std::vector<std::string>{"one"}));
-}
-
 }  // namespace
 }  // namespace switchboard::hybrid
