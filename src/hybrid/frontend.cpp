@@ -369,7 +369,8 @@ void Frontend::listen(Request& request) {
   core::switch_protocols(
       handshake, {}, [this, handshake, listener, config, expiry = result.expiry](bool ok) {
         if (!ok) {
-          registry_.remove_listener(listener->identity().entity_key, listener.get());
+          listener->abandon();
+          on_listener_gone(*listener);  // accepts already handed to it go elsewhere
           return;
         }
         spdlog::info("listener {} connected on {} from {}:{}", listener->id(),

@@ -19,7 +19,7 @@ void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expi
   expiry_ = expiry;
   renew_ = std::move(renew);
   channel_->reason_suffix = tracking_suffix(identity_.host, identity_.entity_path);
-  open_.store(true, std::memory_order_release);
+  started_.store(true, std::memory_order_release);
   channel_->start([self = shared_from_this()](
                       bool text, std::string& payload) { self->on_message(text, payload); },
                   [self = shared_from_this(), gone = std::move(gone)](std::uint16_t code,
@@ -31,11 +31,18 @@ void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expi
                     gone(*self);
                   });
   arm_expiry();
+  for (const auto& message : queued_) channel_->send_text(message);
+  queued_.clear();
+  if (queued_close_) close_with(queued_close_->first, queued_close_->second);
 }
 
 void Listener::post_message(std::string json) {
-  asio::post(context_, [self = shared_from_this(), json = std::move(json)] {
-    if (self->channel_) self->channel_->send_text(json);
+  asio::post(context_, [self = shared_from_this(), json = std::move(json)]() mutable {
+    if (self->channel_) {
+      self->channel_->send_text(json);
+    } else {
+      self->queued_.push_back(std::move(json));
+    }
   });
 }
 
@@ -46,7 +53,11 @@ void Listener::post_close(std::uint16_t code, std::string reason) {
 }
 
 void Listener::close_with(std::uint16_t code, std::string_view reason) {
-  if (channel_) channel_->close(code, with_tracking(reason, identity_.host, identity_.entity_path));
+  if (!channel_) {
+    queued_close_.emplace(code, std::string(reason));
+    return;
+  }
+  channel_->close(code, with_tracking(reason, identity_.host, identity_.entity_path));
 }
 
 void Listener::on_message(bool text, const std::string& payload) {

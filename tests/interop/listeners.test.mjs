@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   closeHycoListener, connectUrl, createToken, hycoConnect, openControl, startHycoListener,
-  track, WebSocket, listenUrl,
+  track, WebSocket, listenUrl, wsConnect,
 } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
@@ -93,4 +93,21 @@ test('25 listeners are accepted; the 26th gets 403; a freed slot can be used aga
   const live = [...controls.slice(1), again];
   const accept = await Promise.any(live.map((c) => c.nextAccept(5000)));
   assert.ok(accept.address.includes('sb-hc-action=accept'));
+});
+
+test('a sender that connects the moment the listener sees its 101 is accepted, not refused', { timeout: 60_000 }, async () => {
+  // The listener takes work from the moment its 101 is written; 200 tries make the race likely.
+  for (let i = 0; i < 200; i += 1) {
+    const entity = `instant-${i}`;
+    const control = await openControl(server.port, entity);
+    const sender = wsConnect(connectUrl(server.port, entity),
+      { headers: { ServiceBusAuthorization: createToken(server.port, entity) } });
+    try {
+      const accept = await control.nextAccept(5000);
+      assert.ok(accept.address.includes('sb-hc-action=accept'), `try ${i}`);
+    } finally {
+      sender.ws.terminate();
+      control.ws.terminate();
+    }
+  }
 });
