@@ -28,9 +28,11 @@ thread_local std::unordered_set<RelayPump*> pumps_on_thread;
 std::atomic<std::size_t> RelayPump::active_pairs_{0};
 
 RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
-                     std::string leftover_a, Socket b, std::string leftover_b)
+                     std::string leftover_a, Socket b, std::string leftover_b,
+                     PumpOptions options)
     : context_(context),
       limits_(limits),
+      options_(std::move(options)),
       legs_{Leg(std::move(a)), Leg(std::move(b))},
       tick_(context) {
   legs_[0].leftover = std::move(leftover_a);
@@ -41,20 +43,69 @@ RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
   }
 }
 
+RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
+                     std::string leftover_a, PumpOptions options)
+    : RelayPump(context, limits, std::move(a), std::move(leftover_a), Socket(context), {},
+                std::move(options)) {
+  awaiting_ = true;
+}
+
 RelayPump::~RelayPump() {
   pumps_on_thread.erase(this);
-  if (started_ && !finished_) active_pairs_.fetch_sub(1, std::memory_order_relaxed);
+  if (counted_ && !finished_) active_pairs_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void RelayPump::start() {
   pumps_on_thread.insert(this);
   started_ = true;
-  active_pairs_.fetch_add(1, std::memory_order_relaxed);
+  if (!awaiting_) {
+    counted_ = true;
+    active_pairs_.fetch_add(1, std::memory_order_relaxed);
+  }
   schedule_tick();
   for (int i = 0; i < 2; ++i) {
+    if (absent(i)) continue;
     legs_[i].read_armed = true;
     asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
   }
+}
+
+void RelayPump::pair_with(Socket b, std::string leftover_b) {
+  if (!awaiting_ || finished_) {
+    const CloseNotice notice =
+        options_.partner_lost.value_or(CloseNotice{1001, "The other side of the relay disconnected."});
+    const auto frame = ws::make_close_frame(notice.code, notice.reason);
+    boost::system::error_code ignored;
+    b.non_blocking(true, ignored);
+    b.write_some(asio::buffer(frame), ignored);
+    b.close(ignored);
+    return;
+  }
+  awaiting_ = false;
+  counted_ = true;
+  active_pairs_.fetch_add(1, std::memory_order_relaxed);
+  Leg& leg = legs_[1];
+  leg.socket = std::move(b);
+  leg.leftover = std::move(leftover_b);
+  boost::system::error_code ignored;
+  leg.socket.non_blocking(true, ignored);
+  // A deadline that passed while leg a was alone dropped only leg a; b gets a fresh one. One still
+  // running (leg a is closing) now covers both legs.
+  if (close_deadline_ && legs_[0].gone) {
+    close_deadline_->cancel();
+    close_deadline_.reset();
+  }
+  leg.read_armed = true;
+  asio::post(context_, [self = shared_from_this()] { self->on_readable(1); });
+  on_writable(1);  // what was kept goes first; resumes leg a once it has drained
+}
+
+void RelayPump::close_held(std::uint16_t code, std::string_view reason) {
+  if (!awaiting_) return;
+  awaiting_ = false;
+  drop(1);  // what was kept is forgotten
+  initiate_close(0, code, reason);
+  check_progress();
 }
 
 void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view reason) {
@@ -66,6 +117,7 @@ void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view re
 
 // Waits until leg i is readable or writable, at most one wait of each kind at a time.
 void RelayPump::arm(int i, Socket::wait_type type) {
+  if (absent(i)) return;
   Leg& leg = legs_[i];
   const bool reading = type == Socket::wait_read;
   bool& armed = reading ? leg.read_armed : leg.write_armed;
@@ -92,7 +144,7 @@ void RelayPump::on_readable(int i) {
   src.read_armed = false;
   for (int round = 0; round < kReadsPerWake; ++round) {
     if (src.gone || finished_) return;
-    if (backlogged(i, limits_.relay_buffer_high_water)) {
+    if (backlogged(i, high_water(i))) {
       src.read_paused = true;  // resumed by on_writable once the backlog drains
       return;
     }
@@ -149,7 +201,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
       src.in_message = false;
       if (src.frame_forwarded && src.message_text && !src.utf8.complete()) {
         flush();
-        fail(1007, "Invalid UTF-8 in a text message.");
+        fail_source(i, 1007, "Invalid UTF-8 in a text message.");
       }
     }
   };
@@ -172,7 +224,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
         if (src.frame_remaining == 0) dst.mid_frame = false;
         flush();
         src.frame_forwarded = false;
-        fail(1007, "Invalid UTF-8 in a text message.");
+        fail_source(i, 1007, "Invalid UTF-8 in a text message.");
         continue;  // frames stay aligned: the leg's Close reply is still read
       }
       if (src.frame_remaining == 0) end_frame();
@@ -205,8 +257,17 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
           out += ws::encode_header(buf + out, true, ws::kClose, len);
           std::memcpy(buf + out, payload, len);
           out += len;
-          // No deadline: the other direction may flow for as long as it likes (half-close).
+          // With half-close, no deadline: the other direction may flow as long as it likes.
           dst.close_sent = true;
+          if (!options_.half_close && !absent(d)) arm_close_deadline();
+        }
+        if (absent(d) && !src.close_sent) {
+          // Nobody to answer yet: the server completes the leg's closing handshake, echoing its
+          // code.
+          flush();
+          src.close_sent = true;
+          deliver(i, ws::make_control_frame(ws::kClose, {payload, std::min<std::size_t>(len, 2)}));
+          arm_close_deadline();
         }
       }
       continue;
@@ -228,7 +289,7 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     src.message_bytes += header.payload_length;
     if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
       flush();
-      fail(1009, "Message too big.");  // the frame is then dropped: nothing crosses any more
+      fail_source(i, 1009, "Message too big.");  // the frame is then dropped: nothing crosses any more
     }
     src.frame_fin = header.fin;
     src.frame_remaining = header.payload_length;
@@ -254,6 +315,10 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
 void RelayPump::deliver(int i, const std::uint8_t* data, std::size_t n) {
   Leg& leg = legs_[i];
   if (leg.gone || n == 0) return;
+  if (absent(i)) {
+    leg.outbox.keep(data, n);
+    return;
+  }
   switch (leg.outbox.write(leg.socket, data, n)) {
     case Outbox::Result::kDone:
       break;
@@ -268,7 +333,7 @@ void RelayPump::deliver(int i, const std::uint8_t* data, std::size_t n) {
 
 void RelayPump::on_writable(int i) {
   Leg& leg = legs_[i];
-  if (leg.gone) return;
+  if (leg.gone || absent(i)) return;
   switch (leg.outbox.flush(leg.socket)) {
     case Outbox::Result::kPending:
       arm(i, Socket::wait_write);
@@ -284,6 +349,11 @@ void RelayPump::on_writable(int i) {
   check_progress();
 }
 
+// Bytes that may wait toward the other leg before leg i is not read any more.
+std::size_t RelayPump::high_water(int i) const {
+  return absent(1 - i) ? options_.hold_high_water : limits_.relay_buffer_high_water;
+}
+
 // Whether reading leg i must wait: bytes toward the other leg (its data) or toward leg i itself
 // (our Pongs to its Pings) are above the high-water mark.
 bool RelayPump::backlogged(int i, std::size_t limit) const {
@@ -296,7 +366,7 @@ bool RelayPump::backlogged(int i, std::size_t limit) const {
 void RelayPump::maybe_resume(int i) {
   Leg& src = legs_[i];
   if (!src.read_paused || src.gone) return;
-  if (backlogged(i, limits_.relay_buffer_high_water / 2)) return;
+  if (backlogged(i, high_water(i) / 2)) return;
   src.read_paused = false;
   src.read_armed = true;
   asio::post(context_, [self = shared_from_this(), i] { self->on_readable(i); });
@@ -326,6 +396,10 @@ void RelayPump::initiate_close(int i, std::uint16_t code, std::string_view reaso
 }
 
 void RelayPump::close_both(std::uint16_t code, std::string_view reason) {
+  if (awaiting_) {
+    close_held(code, reason);
+    return;
+  }
   initiate_close(0, code, reason);
   initiate_close(1, code, reason);
   check_progress();
@@ -334,6 +408,28 @@ void RelayPump::close_both(std::uint16_t code, std::string_view reason) {
 void RelayPump::fail(std::uint16_t code, std::string_view reason) {
   spdlog::debug("relay closing both legs: {} {}", code, reason);
   close_both(code, reason);
+}
+
+// Leg i sent something the relay refuses (invalid UTF-8, a message too big) but its stream can
+// still be parsed: it is closed normally, and so is its partner.
+void RelayPump::fail_source(int i, std::uint16_t code, std::string_view reason) {
+  if (!options_.partner_lost) {
+    fail(code, reason);
+    return;
+  }
+  spdlog::debug("relay leg closed: {} {}", code, reason);
+  initiate_close(i, code, reason);
+  close_partner_of(i, code, reason);
+  check_progress();
+}
+
+// Leg i's partner learns that leg i is lost or failed with `code`.
+void RelayPump::close_partner_of(int i, std::uint16_t code, std::string_view reason) {
+  if (options_.partner_lost) {
+    initiate_close(1 - i, options_.partner_lost->code, options_.partner_lost->reason);
+  } else {
+    initiate_close(1 - i, code, reason);
+  }
 }
 
 // Leg i cannot go on (a protocol error: its stream can no longer be parsed, RFC 6455 section
@@ -346,13 +442,14 @@ void RelayPump::fail_leg(int i, std::uint16_t code, std::string_view reason) {
     deliver(i, ws::make_close_frame(code, reason));
   leg.close_sent = true;
   drop(i);
-  initiate_close(1 - i, code, reason);
+  close_partner_of(i, code, reason);
   check_progress();
 }
 
 void RelayPump::drop(int i) {
   Leg& leg = legs_[i];
   if (leg.gone) return;
+  if (absent(i)) awaiting_ = false;  // no partner can be taken any more
   leg.gone = true;
   leg.outbox.clear();
   boost::system::error_code ignored;
@@ -367,7 +464,7 @@ void RelayPump::on_leg_gone(int i) {
   if (other_mid_frame) {
     drop(1 - i);
   } else {
-    initiate_close(1 - i, 1001, "The other side of the relay disconnected.");
+    close_partner_of(i, 1001, "The other side of the relay disconnected.");
   }
   check_progress();
 }
@@ -377,7 +474,7 @@ void RelayPump::on_leg_gone(int i) {
 void RelayPump::check_progress() {
   for (int i = 0; i < 2; ++i) {
     Leg& leg = legs_[i];
-    if (leg.gone || leg.write_shut) continue;
+    if (leg.gone || leg.write_shut || absent(i)) continue;
     if (leg.close_sent && leg.close_received && leg.outbox.empty()) {
       boost::system::error_code ignored;
       leg.socket.shutdown(Socket::shutdown_send, ignored);
@@ -386,13 +483,21 @@ void RelayPump::check_progress() {
       arm_close_deadline();
     }
   }
+  if (awaiting_ && legs_[0].gone) {
+    // What was kept now waits, without a deadline, for a partner or for close_held().
+    if (!held_close_reported_ && on_held_closed) {
+      held_close_reported_ = true;
+      on_held_closed();
+    }
+    return;
+  }
   // With one leg gone nothing more can cross: the other has close_timeout to finish.
   if (!finished_ && (legs_[0].gone != legs_[1].gone)) arm_close_deadline();
   if (finished_ || !legs_[0].gone || !legs_[1].gone) return;
   finished_ = true;
   tick_.cancel();
   if (close_deadline_) close_deadline_->cancel();
-  active_pairs_.fetch_sub(1, std::memory_order_relaxed);
+  if (counted_) active_pairs_.fetch_sub(1, std::memory_order_relaxed);
   pumps_on_thread.erase(this);
   if (on_finished) {
     auto callback = std::move(on_finished);
@@ -406,7 +511,9 @@ void RelayPump::arm_close_deadline() {
   close_deadline_.emplace(context_, limits_.close_timeout);
   close_deadline_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;
-    for (int i = 0; i < 2; ++i) self->drop(i);
+    for (int i = 0; i < 2; ++i) {
+      if (!self->absent(i)) self->drop(i);  // what is kept for an absent partner stays
+    }
     self->check_progress();
   });
 }
@@ -423,7 +530,7 @@ void RelayPump::on_tick() {
   for (int i = 0; i < 2; ++i) {
     Leg& leg = legs_[i];
     // A leg that sent its Close has nothing more to say; its silence is not a failure.
-    if (leg.gone || leg.close_received) continue;
+    if (leg.gone || leg.close_received || absent(i)) continue;
     // A leg we are not reading (backpressure) cannot show activity; it is not silent.
     if (leg.active || leg.read_paused) {
       leg.active = false;

@@ -3,6 +3,8 @@
 // keeps at most `relay_buffer_high_water` bytes for a slow receiver; above it the source leg is not
 // read (backpressure). Close frames are forwarded verbatim and the other direction keeps flowing
 // until its own Close (half-close, Hybrid Connections section 4.6). Both legs live on one thread.
+// A pump may also start with one leg and wait for its partner (held mode, localfirst section 5):
+// what the first leg sends is kept for the partner, its Pings answered and its Close answered.
 #pragma once
 
 #include <array>
@@ -23,11 +25,31 @@
 
 namespace switchboard::core {
 
+struct CloseNotice {
+  std::uint16_t code = 1001;
+  std::string reason;
+};
+
+// Where the protocols differ in how a pair behaves.
+struct PumpOptions {
+  // What a leg hears when its partner drops, fails or goes silent. Unset: 1001 on a drop and the
+  // failure's own code otherwise (Hybrid Connections).
+  std::optional<CloseNotice> partner_lost;
+  // true: after a forwarded Close the other direction flows until its own Close (Hybrid
+  // Connections section 4.6); false: the closing handshake must end within close_timeout.
+  bool half_close = true;
+  // Held mode: bytes kept for the absent partner before the first leg stops being read.
+  std::size_t hold_high_water = std::size_t{1024} * 1024;
+};
+
 class RelayPump : public std::enable_shared_from_this<RelayPump> {
  public:
   // `leftover_*`: bytes already read from a leg together with its handshake.
   RelayPump(asio::io_context& context, const Limits& limits, Socket a, std::string leftover_a,
-            Socket b, std::string leftover_b);
+            Socket b, std::string leftover_b, PumpOptions options = {});
+  // Held mode: leg b arrives later through pair_with().
+  RelayPump(asio::io_context& context, const Limits& limits, Socket a, std::string leftover_a,
+            PumpOptions options);
   ~RelayPump();
   RelayPump(const RelayPump&) = delete;
   RelayPump& operator=(const RelayPump&) = delete;
@@ -36,6 +58,16 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   // Closes both legs with `code` (server shutdown, entity removed); waits for their replies.
   void close_both(std::uint16_t code, std::string_view reason);
   bool finished() const { return finished_; }
+  bool awaiting_partner() const { return awaiting_; }
+  // Held mode, after start(): leg b arrives; what was kept goes to it first. A pump that cannot
+  // take a partner any more (it finished) closes b with `partner_lost`.
+  void pair_with(Socket b, std::string leftover_b);
+  // Held mode: forgets what was kept and closes leg a (if still there) with `code`; the pump then
+  // finishes once leg a is closed.
+  void close_held(std::uint16_t code, std::string_view reason);
+  // Held mode: leg a is gone before a partner arrived; what was kept, ending with leg a's Close,
+  // waits for pair_with() or close_held().
+  std::function<void()> on_held_closed;
   // Bytes waiting for leg `i` (0 = a, 1 = b): what backpressure bounds.
   std::size_t pending_toward(int i) const { return legs_[i].outbox.pending(); }
 
@@ -92,7 +124,11 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   void send_control(int i, std::string frame);
   void initiate_close(int i, std::uint16_t code, std::string_view reason);
   void fail(std::uint16_t code, std::string_view reason);
+  void fail_source(int i, std::uint16_t code, std::string_view reason);
   void fail_leg(int i, std::uint16_t code, std::string_view reason);
+  void close_partner_of(int i, std::uint16_t code, std::string_view reason);
+  bool absent(int i) const { return awaiting_ && i == 1; }
+  std::size_t high_water(int i) const;
   bool backlogged(int i, std::size_t limit) const;
   void drop(int i);
   void on_leg_gone(int i);
@@ -104,11 +140,15 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
 
   asio::io_context& context_;
   const Limits& limits_;
+  PumpOptions options_;
   std::array<Leg, 2> legs_;
   asio::steady_timer tick_;
   std::optional<asio::steady_timer> close_deadline_;
   bool started_ = false;
   bool finished_ = false;
+  bool awaiting_ = false;  // held mode: leg b has not arrived
+  bool counted_ = false;   // counted in active_pairs_ (both legs present)
+  bool held_close_reported_ = false;
   static std::atomic<std::size_t> active_pairs_;
 };
 

@@ -146,6 +146,34 @@ class RelayPumpTest : public ::testing::Test {
     pump_->start();
     thread_ = std::thread([this] { context_.run(); });
   }
+  // Held mode: only the sender's leg exists until pair() brings the listener's.
+  void start_held(Limits limits = {}, PumpOptions options = {}, bool small_kernel_buffers = false) {
+    limits_ = limits;
+    int a[2], b[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    if (small_kernel_buffers) {
+      int small = 32 * 1024;
+      for (int fd : {a[0], a[1]}) {
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+      }
+    }
+    sender_ = std::make_unique<Peer>(a[0]);
+    listener_ = std::make_unique<Peer>(b[0]);
+    partner_fd_ = b[1];
+    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}),
+                                        std::string(), std::move(options));
+    pump_->on_finished = [this] { finished_.set_value(); };
+    pump_->on_held_closed = [this] { held_closed_.set_value(); };
+    pump_->start();
+    thread_ = std::thread([this] { context_.run(); });
+  }
+  void pair() {
+    asio::post(context_, [this] {
+      pump_->pair_with(attach(context_, {AF_UNIX, partner_fd_}), std::string());
+    });
+  }
   void TearDown() override {
     guard_.reset();
     if (pump_) asio::post(context_, [p = pump_] { p->close_both(1001, "test over"); });
@@ -166,8 +194,14 @@ class RelayPumpTest : public ::testing::Test {
   std::shared_ptr<RelayPump> pump_;
   std::unique_ptr<Peer> sender_, listener_;
   std::promise<void> finished_;
+  std::promise<void> held_closed_;
+  int partner_fd_ = -1;
   std::thread thread_;
 };
+
+std::uint16_t close_code(const Frame& f) {
+  return static_cast<std::uint16_t>((std::uint8_t(f.payload[0]) << 8) | std::uint8_t(f.payload[1]));
+}
 
 TEST_F(RelayPumpTest, ForwardsFramesOneForOneUnmasked) {
   start();
@@ -382,6 +416,165 @@ TEST_F(RelayPumpTest, KeepaliveDoesNotCutAHalfClosedPair) {
     EXPECT_EQ(f->opcode, ws::kText);
     EXPECT_EQ(f->payload, "late " + std::to_string(i));
   }
+}
+
+TEST_F(RelayPumpTest, HeldMessagesReachThePartnerVerbatimAndFirst) {
+  start_held();
+  sender_->send(masked_frame(ws::kText, "early-text"));
+  sender_->send(masked_frame(ws::kBinary, std::string(300, 'A')));
+  sender_->send(masked_frame(ws::kBinary, "frag-", false) + masked_frame(ws::kContinuation, "ment"));
+  sender_->send(masked_frame(ws::kPing, "held?"));
+  auto pong = sender_->read_frame();  // answered while nobody else is there
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::kPong);
+  EXPECT_EQ(pong->payload, "held?");
+  EXPECT_EQ(on_pump_thread([&] { return pump_->pending_toward(1); }),
+            2 + 10 + 4 + 300 + 2 + 5 + 2 + 4);
+  EXPECT_EQ(RelayPump::active_pairs(), 0u) << "a held leg is not a pair";
+  pair();
+  sender_->send(masked_frame(ws::kText, "late"));
+  const std::vector<std::pair<std::uint8_t, std::string>> expected = {
+      {ws::kText, "early-text"}, {ws::kBinary, std::string(300, 'A')}, {ws::kBinary, "frag-"},
+      {ws::kContinuation, "ment"}, {ws::kText, "late"}};
+  for (const auto& [opcode, payload] : expected) {
+    auto f = listener_->read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, opcode);
+    EXPECT_EQ(f->payload, payload);
+  }
+  EXPECT_EQ(on_pump_thread([] { return RelayPump::active_pairs(); }), 1u);
+  listener_->send(masked_frame(ws::kText, "back"));
+  auto back = sender_->read_frame();
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->payload, "back");
+}
+
+TEST_F(RelayPumpTest, HeldCloseIsAnsweredAndKeptForThePartner) {
+  start_held();
+  sender_->send(masked_frame(ws::kBinary, "last words"));
+  sender_->send(masked_frame(ws::kClose, close_payload(4000, "gone")));
+  auto echo = sender_->read_frame();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->opcode, ws::kClose);
+  EXPECT_EQ(echo->payload, close_payload(4000, "")) << "the server echoes the code";
+  EXPECT_TRUE(sender_->at_eof());
+  sender_->shut();
+  ASSERT_EQ(held_closed_.get_future().wait_for(5s), std::future_status::ready);
+  pair();
+  auto data = listener_->read_frame();
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->payload, "last words");
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::kClose);
+  EXPECT_EQ(close->payload, close_payload(4000, "gone"));
+  listener_->send(masked_frame(ws::kClose, close_payload(4000, "")));
+  EXPECT_TRUE(listener_->at_eof());
+  listener_->shut();
+  EXPECT_EQ(finished_.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST_F(RelayPumpTest, HeldLegLostBecomesPartnerLostNotice) {
+  PumpOptions options;
+  options.partner_lost = CloseNotice{1001, "peer connection lost"};
+  start_held({}, options);
+  sender_->send(masked_frame(ws::kText, "before the loss"));
+  sender_->shut();
+  ASSERT_EQ(held_closed_.get_future().wait_for(5s), std::future_status::ready);
+  pair();
+  auto data = listener_->read_frame();
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->payload, "before the loss");
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  ASSERT_EQ(close->opcode, ws::kClose);
+  EXPECT_EQ(close->payload, close_payload(1001, "peer connection lost"));
+}
+
+TEST_F(RelayPumpTest, HeldLegIsNotReadAboveTheHoldHighWaterMark) {
+  PumpOptions options;
+  options.hold_high_water = 64 * 1024;
+  start_held({}, options, /*small_kernel_buffers=*/true);
+  const std::string frame = masked_frame(ws::kBinary, std::string(4096, 'h'));
+  std::size_t frames = 0;
+  std::string partial;
+  const auto until = std::chrono::steady_clock::now() + 500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    if (partial.empty()) partial = frame;
+    const auto n = sender_->try_send(partial);
+    partial.erase(0, n);
+    if (partial.empty()) ++frames;
+    if (n == 0) std::this_thread::sleep_for(5ms);
+  }
+  const auto kept = on_pump_thread([&] { return pump_->pending_toward(1); });
+  EXPECT_LE(kept, 64u * 1024 + 256u * 1024) << "kept bytes stay near the hold mark";
+  EXPECT_LT(kept, frames * frame.size()) << "the sender was held back by TCP";
+  pair();
+  if (!partial.empty()) {
+    sender_->send(partial);
+    ++frames;
+  }
+  for (std::size_t i = 0; i < frames; ++i) {
+    auto f = listener_->read_frame();
+    ASSERT_TRUE(f) << "frame " << i << " of " << frames;
+    ASSERT_EQ(f->payload.size(), 4096u);
+  }
+}
+
+TEST_F(RelayPumpTest, CloseHeldForgetsWhatWasKept) {
+  start_held();
+  sender_->send(masked_frame(ws::kText, "orphan"));
+  EXPECT_EQ(on_pump_thread([&] { return pump_->pending_toward(1); }), 8u);
+  asio::post(context_, [this] { pump_->close_held(1008, "replaced by a newer connection"); });
+  auto close = sender_->read_frame();
+  ASSERT_TRUE(close);
+  ASSERT_EQ(close->opcode, ws::kClose);
+  EXPECT_EQ(close->payload, close_payload(1008, "replaced by a newer connection"));
+  sender_->send(masked_frame(ws::kClose, close_payload(1008, "")));
+  EXPECT_TRUE(sender_->at_eof());
+  sender_->shut();
+  EXPECT_EQ(finished_.get_future().wait_for(5s), std::future_status::ready);
+  // A partner arriving now is told the other side is gone.
+  pair();
+  auto told = listener_->read_frame();
+  ASSERT_TRUE(told);
+  EXPECT_EQ(told->opcode, ws::kClose);
+  EXPECT_EQ(close_code(*told), 1001);
+}
+
+TEST_F(RelayPumpTest, WithoutHalfCloseTheOtherLegMustAnswerWithinCloseTimeout) {
+  Limits limits;
+  limits.close_timeout = 200ms;
+  PumpOptions options;
+  options.half_close = false;
+  options.partner_lost = CloseNotice{1001, "peer connection lost"};
+  start_held(limits, options);
+  pair();
+  sender_->send(masked_frame(ws::kClose, close_payload(4001, "bye")));
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload, close_payload(4001, "bye"));
+  // The listener never answers: both legs are cut after close_timeout.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(listener_->at_eof(3s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST_F(RelayPumpTest, FailedLegGivesThePartnerTheLostNotice) {
+  PumpOptions options;
+  options.partner_lost = CloseNotice{1001, "peer connection lost"};
+  start_held({}, options);
+  pair();
+  sender_->send(masked_frame(ws::kText, "ok\xFF"));
+  auto own = sender_->read_frame();
+  ASSERT_TRUE(own);
+  EXPECT_EQ(close_code(*own), 1007) << "the sender hears why";
+  std::optional<Frame> f;
+  do {
+    f = listener_->read_frame();
+  } while (f && f->opcode != ws::kClose);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->payload, close_payload(1001, "peer connection lost"));
 }
 
 }  // namespace
