@@ -40,7 +40,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
 // Whether a refusal is the client's fault (counts toward the per-source failure delay).
 enum class Blame { kClient, kNone };
 
-struct Refusal {
+struct Response {
   int status = 400;
   std::string reason;
   std::vector<Header> headers = {};
@@ -49,7 +49,9 @@ struct Refusal {
 };
 
 // Answers with a plain HTTP response and closes the connection; failures are held back per source.
-void refuse(std::shared_ptr<Handshake> handshake, Refusal refusal, Blame blame = Blame::kClient);
+void refuse(std::shared_ptr<Handshake> handshake, Response refusal, Blame blame = Blame::kClient);
+// Answers a plain request that succeeded (status page, status API) and closes the connection.
+void respond(std::shared_ptr<Handshake> handshake, Response response);
 
 // Validates the RFC 6455 parts of an upgrade request; returns 0 or the status to refuse with.
 struct UpgradeCheck {

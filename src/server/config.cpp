@@ -157,6 +157,28 @@ Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
   return std::nullopt;
 }
 
+Error read_localfirst(const toml::table& t, localfirst::Settings& l) {
+  for (auto e : {read_bool(t, "enabled", l.enabled), read_string(t, "path_prefix", l.path_prefix),
+                 read_strings(t, "allowed_origins", l.allowed_origins),
+                 read_integer(t, "max_message", l.max_message),
+                 read_integer(t, "max_documents_per_peer", l.max_documents_per_peer),
+                 read_integer(t, "max_pipe_message", l.max_pipe_message),
+                 read_integer(t, "held_buffer", l.held_buffer),
+                 read_integer(t, "partner_high_water", l.partner_high_water),
+                 read_integer(t, "max_held_per_peer", l.max_held_per_peer),
+                 read_integer(t, "max_held", l.max_held),
+                 read_duration(t, "tombstone_linger", l.tombstone_linger),
+                 read_integer(t, "max_param_length", l.max_param_length),
+                 read_duration(t, "close_timeout", l.close_timeout)}) {
+    if (e) return e;
+  }
+  while (l.path_prefix.ends_with('/')) l.path_prefix.pop_back();
+  if (!l.path_prefix.empty() && l.path_prefix.front() != '/') l.path_prefix.insert(0, "/");
+  if (l.held_buffer == 0 || l.partner_high_water == 0)
+    return "'held_buffer' and 'partner_high_water' must be positive";
+  return std::nullopt;
+}
+
 Error read_table(const toml::table& root, Config& c) {
   for (auto e :
        {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
@@ -170,6 +192,9 @@ Error read_table(const toml::table& root, Config& c) {
   }
   if (const auto* hybrid = root.get_as<toml::table>("hybrid")) {
     if (auto e = read_hybrid(*hybrid, c.hybrid)) return "[hybrid] " + *e;
+  }
+  if (const auto* localfirst = root.get_as<toml::table>("localfirst")) {
+    if (auto e = read_localfirst(*localfirst, c.localfirst)) return "[localfirst] " + *e;
   }
   return std::nullopt;
 }

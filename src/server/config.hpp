@@ -7,6 +7,7 @@
 
 #include "core/limits.hpp"
 #include "hybrid/settings.hpp"
+#include "localfirst/settings.hpp"
 
 namespace switchboard::server {
 
@@ -20,6 +21,7 @@ struct Config {
   core::Duration shutdown_grace = std::chrono::seconds(10);
   core::Limits limits;
   hybrid::Settings hybrid;
+  localfirst::Settings localfirst;
 };
 
 // "250ms", "30s", "5m", "1h", or a bare number of seconds.

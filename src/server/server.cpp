@@ -12,11 +12,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "admin/status.hpp"
 #include "core/encoding.hpp"
 #include "core/handshake.hpp"
 #include "core/relay_pump.hpp"
 #include "core/services.hpp"
 #include "hybrid/frontend.hpp"
+#include "localfirst/frontend.hpp"
 
 namespace switchboard::server {
 namespace asio = boost::asio;
@@ -77,6 +79,8 @@ class Server {
                                       : config_.threads),
         services_{config_.limits, guard_, workers_},
         hybrid_(config_.hybrid, services_),
+        localfirst_(config_.localfirst, services_),
+        status_sources_{hybrid_.registry(), localfirst_, std::chrono::steady_clock::now()},
         acceptor_(main_),
         signals_(main_, SIGINT, SIGTERM),
         drain_timer_(main_) {}
@@ -180,8 +184,13 @@ class Server {
       hybrid_.handle(std::move(handshake));
       return;
     }
+    if (localfirst_.owns(handshake->request)) {
+      localfirst_.handle(std::move(handshake));
+      return;
+    }
+    if (admin::handle(handshake, status_sources_)) return;
     if (handshake->request.is_websocket_upgrade()) {
-      core::refuse(handshake, {400, "Bad Request: there is no WebSocket endpoint at this path."});
+      core::refuse(handshake, {404, "Not Found: there is no WebSocket endpoint at this path."});
       return;
     }
     core::refuse(handshake, {404, "Not Found"});
@@ -194,6 +203,7 @@ class Server {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     hybrid_.shutdown();
+    localfirst_.shutdown();
     // Each worker runs the closes posted above before this marker (one thread, FIFO).
     workers_pending_ = static_cast<int>(workers_.size());
     for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -232,6 +242,8 @@ class Server {
   core::WorkerPool workers_;
   core::Services services_;
   hybrid::Frontend hybrid_;
+  localfirst::Frontend localfirst_;
+  admin::Sources status_sources_;
   asio::io_context main_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;

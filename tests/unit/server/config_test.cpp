@@ -80,6 +80,46 @@ rights = ["Send"]
   EXPECT_EQ(config.hybrid.rules[1].primary_key, "keyA");
 }
 
+TEST(Config, ReadsTheLocalfirstTable) {
+  Config config;
+  const auto error = load_toml_text(R"(
+[localfirst]
+enabled = false
+path_prefix = "relay/"
+allowed_origins = ["https://app.example"]
+max_message = 1000
+max_documents_per_peer = 8
+max_pipe_message = 0
+held_buffer = 2000
+partner_high_water = 3000
+max_held_per_peer = 4
+max_held = 5
+tombstone_linger = "250ms"
+max_param_length = 6
+close_timeout = "7s"
+)",
+                                    config);
+  ASSERT_FALSE(error) << *error;
+  const auto& l = config.localfirst;
+  EXPECT_FALSE(l.enabled);
+  EXPECT_EQ(l.path_prefix, "/relay");  // one leading slash, no trailing one
+  EXPECT_EQ(l.allowed_origins, std::vector<std::string>{"https://app.example"});
+  EXPECT_EQ(l.max_message, 1000u);
+  EXPECT_EQ(l.max_documents_per_peer, 8u);
+  EXPECT_EQ(l.max_pipe_message, 0u);
+  EXPECT_EQ(l.held_buffer, 2000u);
+  EXPECT_EQ(l.partner_high_water, 3000u);
+  EXPECT_EQ(l.max_held_per_peer, 4u);
+  EXPECT_EQ(l.max_held, 5u);
+  EXPECT_EQ(l.tombstone_linger, 250ms);
+  EXPECT_EQ(l.max_param_length, 6u);
+  EXPECT_EQ(l.close_timeout, 7s);
+  Config bad;
+  const auto zero = load_toml_text("[localfirst]\nheld_buffer = 0\n", bad);
+  ASSERT_TRUE(zero);
+  EXPECT_NE(zero->find("[localfirst]"), std::string::npos);
+}
+
 TEST(Config, NamesTheOffendingKey) {
   Config config;
   auto error = load_toml_text("[limits]\nping_interval = \"soon\"\n", config);
