@@ -23,6 +23,22 @@ std::uint8_t* thread_buffer() {
 
 thread_local std::unordered_set<RelayPump*> pumps_on_thread;
 
+// Whether a complete text frame, still masked, keeps its message valid UTF-8. Checked before the
+// frame's header goes out, so that a partner never receives invalid text and can still be sent a
+// Close (a frame already started cannot be interrupted).
+bool text_frame_valid(const ws::Utf8Validator& state, const std::uint8_t* masked, std::size_t n,
+                      const std::uint8_t mask[4], bool fin) {
+  ws::Utf8Validator probe = state;
+  std::uint8_t chunk[4096];
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t k = std::min(sizeof chunk, n - done);
+    ws::unmask_copy(chunk, masked + done, k, mask, done);
+    if (!probe.feed(chunk, k)) return false;
+    done += k;
+  }
+  return !fin || probe.complete();
+}
+
 }  // namespace
 
 std::atomic<std::size_t> RelayPump::active_pairs_{0};
@@ -297,6 +313,19 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     std::memcpy(src.mask, header.mask, 4);
     // Nothing from a leg after its Close, nor toward a leg that has been sent one.
     src.frame_forwarded = !src.close_received && !dst.close_sent && !dst.gone;
+    const std::size_t frame_size = header.header_size + header.payload_length;
+    if (src.frame_forwarded && src.message_text && total - in >= frame_size &&
+        !text_frame_valid(src.utf8, buf + in + header.header_size,
+                          static_cast<std::size_t>(header.payload_length), header.mask,
+                          header.fin)) {
+      in += frame_size;
+      src.frame_forwarded = false;
+      src.frame_remaining = 0;
+      if (header.fin) src.in_message = false;
+      flush();
+      fail_source(i, 1007, "Invalid UTF-8 in a text message.");
+      continue;
+    }
     if (src.frame_forwarded) {
       out += ws::encode_header(buf + out, header.fin, header.opcode, header.payload_length);
       dst.mid_frame = header.payload_length > 0;

@@ -38,10 +38,12 @@ function tomlPairs(obj) {
     .join('');
 }
 
-// Renders { top-level keys, limits: {}, hybrid: {}, entities: [{ path, ..., rules: [] }] } as TOML.
-export function renderConfig({ limits = {}, hybrid = {}, entities = [], ...top } = {}) {
+// Renders { top-level keys, limits: {}, localfirst: {}, hybrid: {}, entities: [{ path, ..., rules: [] }] }
+// as TOML. The [localfirst] table is written only when a localfirst object is given.
+export function renderConfig({ limits = {}, hybrid = {}, entities = [], localfirst, ...top } = {}) {
   let out = tomlPairs(top);
   out += `\n[limits]\n${tomlPairs({ ...BASE_LIMITS, ...limits })}`;
+  if (localfirst) out += `\n[localfirst]\n${tomlPairs(localfirst)}`;
   out += `\n[hybrid]\n${tomlPairs(hybrid)}`;
   for (const { rules = [], ...entity } of entities) {
     out += `\n[[hybrid.entities]]\n${tomlPairs(entity)}`;
@@ -68,8 +70,9 @@ function tail(text, lines = 30) {
   return text.split('\n').slice(-lines).join('\n');
 }
 
-// Starts `switchboard serve` on a free loopback port. name labels the log file in artifacts/.
-export async function startServer({ name = 'switchboard', config = {}, extraArgs = [] } = {}) {
+// Starts `switchboard serve` on a free loopback port (or on listen, e.g. '127.0.0.1:PORT' to reuse
+// the port of a stopped server). name labels the log file in artifacts/.
+export async function startServer({ name = 'switchboard', config = {}, extraArgs = [], listen = '127.0.0.1:0' } = {}) {
   try {
     fs.accessSync(SERVER_BIN, fs.constants.X_OK);
   } catch {
@@ -80,7 +83,7 @@ export async function startServer({ name = 'switchboard', config = {}, extraArgs
   }
   const configFile = writeConfig(config);
   const args = [
-    'serve', '--listen', '127.0.0.1:0', '--sas-key', `${KEY_NAME}=${KEY}`,
+    'serve', '--listen', listen, '--sas-key', `${KEY_NAME}=${KEY}`,
     '--log-level', 'debug', '--config', configFile, ...extraArgs,
   ];
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });

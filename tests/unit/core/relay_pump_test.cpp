@@ -287,9 +287,7 @@ TEST_F(RelayPumpTest, InvalidUtf8ClosesBothLegsWith1007) {
   start();
   sender_->send(masked_frame(ws::kText, "ok\xFF"));
   for (auto* peer : {sender_.get(), listener_.get()}) {
-    auto f = peer->read_frame();
-    ASSERT_TRUE(f);
-    if (f->opcode == ws::kText) f = peer->read_frame();  // the valid prefix may be forwarded first
+    auto f = peer->read_frame();  // a complete invalid frame is not forwarded at all
     ASSERT_TRUE(f);
     EXPECT_EQ(f->opcode, ws::kClose);
     ASSERT_GE(f->payload.size(), 2u);
