@@ -112,17 +112,17 @@ bool handle(const std::shared_ptr<core::Handshake>& handshake, const Sources& so
   if (request.method != "GET" || request.is_websocket_upgrade()) return false;
   const auto path = request.path();
   if (path == "/") {
-    core::respond(handshake,
-                  {200, "OK", {{"Cache-Control", "no-store"}}, std::string(kDashboard),
-                   "text/html; charset=utf-8"});
-    return true;
-  }
-  if (path == "/api/status") {
     core::respond(handshake, {200,
                               "OK",
                               {{"Cache-Control", "no-store"}},
-                              status_json(sources),
-                              "application/json"});
+                              std::string(kDashboard),
+                              "text/html; charset=utf-8"});
+    return true;
+  }
+  if (path == "/api/status") {
+    core::respond(
+        handshake,
+        {200, "OK", {{"Cache-Control", "no-store"}}, status_json(sources), "application/json"});
     return true;
   }
   return false;

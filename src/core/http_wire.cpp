@@ -177,10 +177,9 @@ void respond(std::shared_ptr<Handshake> handshake, Response response) {
   spdlog::debug("{} {} from {}:{}: {}", handshake->request.method, handshake->request.target,
                 handshake->remote.address, handshake->remote.port, response.status);
   response.headers.push_back({"Connection", "close"});
-  finish(std::move(handshake),
-         std::make_shared<std::string>(render_response(response.status, response.reason,
-                                                       response.headers, response.body,
-                                                       response.content_type)));
+  finish(std::move(handshake), std::make_shared<std::string>(render_response(
+                                   response.status, response.reason, response.headers,
+                                   response.body, response.content_type)));
 }
 
 void refuse(std::shared_ptr<Handshake> handshake, Response refusal, Blame blame) {

@@ -21,7 +21,9 @@ class Outbox {
     return write(socket, reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
   }
   // Keeps bytes without writing (for a leg whose socket has not arrived yet).
-  void keep(const std::uint8_t* data, std::size_t n) { bytes_.insert(bytes_.end(), data, data + n); }
+  void keep(const std::uint8_t* data, std::size_t n) {
+    bytes_.insert(bytes_.end(), data, data + n);
+  }
   // Call when the socket is writable again.
   Result flush(Socket& socket);
   std::size_t pending() const { return bytes_.size() - head_; }

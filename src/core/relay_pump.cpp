@@ -44,8 +44,7 @@ bool text_frame_valid(const ws::Utf8Validator& state, const std::uint8_t* masked
 std::atomic<std::size_t> RelayPump::active_pairs_{0};
 
 RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
-                     std::string leftover_a, Socket b, std::string leftover_b,
-                     PumpOptions options)
+                     std::string leftover_a, Socket b, std::string leftover_b, PumpOptions options)
     : context_(context),
       limits_(limits),
       options_(std::move(options)),
@@ -88,8 +87,8 @@ void RelayPump::start() {
 
 void RelayPump::pair_with(Socket b, std::string leftover_b) {
   if (!awaiting_ || finished_) {
-    const CloseNotice notice =
-        options_.partner_lost.value_or(CloseNotice{1001, "The other side of the relay disconnected."});
+    const CloseNotice notice = options_.partner_lost.value_or(
+        CloseNotice{1001, "The other side of the relay disconnected."});
     const auto frame = ws::make_close_frame(notice.code, notice.reason);
     boost::system::error_code ignored;
     b.non_blocking(true, ignored);
@@ -305,7 +304,8 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     src.message_bytes += header.payload_length;
     if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
       flush();
-      fail_source(i, 1009, "Message too big.");  // the frame is then dropped: nothing crosses any more
+      fail_source(i, 1009,
+                  "Message too big.");  // the frame is then dropped: nothing crosses any more
     }
     src.frame_fin = header.fin;
     src.frame_remaining = header.payload_length;

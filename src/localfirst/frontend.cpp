@@ -147,7 +147,7 @@ bool Frontend::owns(const core::RequestHead& request) const {
              RouteMatch::kNone;
 }
 
-void Frontend::handle(std::shared_ptr<Handshake> handshake) {
+void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
   const auto& head = handshake->request;
   auto match = match_route(head.path(), settings_.path_prefix, settings_.max_param_length);
   if (match.outcome == RouteMatch::kBadEncoding) {
@@ -207,8 +207,8 @@ void Frontend::on_message(IntroSocket& socket, bool text, const std::string& pay
   if (text) return;
   const auto message = decode_client_message(payload);
   if (!message) {
-    spdlog::debug("localfirst: peer '{}' sent a malformed message ({} bytes), ignored",
-                  socket.peer, payload.size());
+    spdlog::debug("localfirst: peer '{}' sent a malformed message ({} bytes), ignored", socket.peer,
+                  payload.size());
     return;
   }
   if (message->type == MessageType::kLeave) {
@@ -244,7 +244,7 @@ void Frontend::on_intro_end(IntroSocket& socket) {
   intro_sockets_.erase(socket.id);
 }
 
-void Frontend::connection(const std::shared_ptr<Handshake>& handshake, PipeKey key) {
+void Frontend::connection(const std::shared_ptr<Handshake>& handshake, const PipeKey& key) {
   // Decided before the 101 goes out: a client that has seen its 101 may make its partner dial at
   // once, and that dial must find this socket.
   std::shared_ptr<HeldPipe> partner;
@@ -258,8 +258,8 @@ void Frontend::connection(const std::shared_ptr<Handshake>& handshake, PipeKey k
       displaced = held_.hold(key, pipe);
     }
   }
-  for (auto& [old, reason] : displaced) {
-    asio::post(old->context(), [old, reason = std::string(reason)] {
+  for (auto& d : displaced) {
+    asio::post(d.pipe->context(), [old = d.pipe, reason = std::string(d.reason)] {
       old->close(kPolicyViolation, reason);
     });
   }
@@ -269,7 +269,8 @@ void Frontend::connection(const std::shared_ptr<Handshake>& handshake, PipeKey k
   }
   core::switch_protocols(handshake, {}, [handshake, partner](bool ok) {
     if (!ok) {
-      asio::post(partner->context(), [partner] { partner->close(kGoingAway, "peer connection lost"); });
+      asio::post(partner->context(),
+                 [partner] { partner->close(kGoingAway, "peer connection lost"); });
       return;
     }
     const auto detached = core::detach(handshake->socket);

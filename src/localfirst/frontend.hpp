@@ -27,7 +27,7 @@ class Frontend {
 
   // Whether this front end answers the request: a WebSocket upgrade on one of its routes.
   bool owns(const core::RequestHead& request) const;
-  void handle(std::shared_ptr<core::Handshake> handshake);
+  void handle(const std::shared_ptr<core::Handshake>& handshake);
   // Closes every introduction socket and held pipe with 1001 (server shutdown).
   void shutdown();
 
@@ -43,7 +43,7 @@ class Frontend {
   friend class HeldPipe;
 
   void introduction(const std::shared_ptr<core::Handshake>& handshake, std::string peer);
-  void connection(const std::shared_ptr<core::Handshake>& handshake, PipeKey key);
+  void connection(const std::shared_ptr<core::Handshake>& handshake, const PipeKey& key);
   void on_message(IntroSocket& socket, bool text, const std::string& payload);
   void on_intro_end(IntroSocket& socket);
 

@@ -124,7 +124,7 @@ class HoldingTable {
   std::size_t max_per_peer_;
   std::size_t max_total_;
   Entries entries_;
-  std::map<std::uint64_t, PipeKey> by_age_;                      // oldest first
+  std::map<std::uint64_t, PipeKey> by_age_;                           // oldest first
   std::unordered_map<std::string, std::set<std::uint64_t>> by_peer_;  // local peer -> seqs
   std::size_t tombstones_ = 0;
   std::uint64_t next_seq_ = 0;

@@ -185,7 +185,7 @@ class Server {
       return;
     }
     if (localfirst_.owns(handshake->request)) {
-      localfirst_.handle(std::move(handshake));
+      localfirst_.handle(handshake);
       return;
     }
     if (admin::handle(handshake, status_sources_)) return;

@@ -420,7 +420,8 @@ TEST_F(RelayPumpTest, HeldMessagesReachThePartnerVerbatimAndFirst) {
   start_held();
   sender_->send(masked_frame(ws::kText, "early-text"));
   sender_->send(masked_frame(ws::kBinary, std::string(300, 'A')));
-  sender_->send(masked_frame(ws::kBinary, "frag-", false) + masked_frame(ws::kContinuation, "ment"));
+  sender_->send(masked_frame(ws::kBinary, "frag-", false) +
+                masked_frame(ws::kContinuation, "ment"));
   sender_->send(masked_frame(ws::kPing, "held?"));
   auto pong = sender_->read_frame();  // answered while nobody else is there
   ASSERT_TRUE(pong);
@@ -432,8 +433,11 @@ TEST_F(RelayPumpTest, HeldMessagesReachThePartnerVerbatimAndFirst) {
   pair();
   sender_->send(masked_frame(ws::kText, "late"));
   const std::vector<std::pair<std::uint8_t, std::string>> expected = {
-      {ws::kText, "early-text"}, {ws::kBinary, std::string(300, 'A')}, {ws::kBinary, "frag-"},
-      {ws::kContinuation, "ment"}, {ws::kText, "late"}};
+      {ws::kText, "early-text"},
+      {ws::kBinary, std::string(300, 'A')},
+      {ws::kBinary, "frag-"},
+      {ws::kContinuation, "ment"},
+      {ws::kText, "late"}};
   for (const auto& [opcode, payload] : expected) {
     auto f = listener_->read_frame();
     ASSERT_TRUE(f);

@@ -43,7 +43,8 @@ TEST(HoldingTable, SameKeyReplacesTheOlderSocket) {
 TEST(HoldingTable, PerPeerBoundClosesTheOldestOfThatPeer) {
   Table table(3, 65536);
   table.hold({"y", "x", "d0"}, pipe(100));
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(table.hold({"x", "p", std::to_string(i)}, pipe(i)).empty());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(table.hold({"x", "p", std::to_string(i)}, pipe(i)).empty());
   const auto displaced = table.hold({"x", "p", "3"}, pipe(3));
   ASSERT_EQ(displaced.size(), 1u);
   EXPECT_EQ(displaced[0].pipe->id, 0) << "the oldest held socket of peer x";
