@@ -117,6 +117,11 @@ class Server {
     workers_.start();
     spdlog::info("listening on {}:{} with {} worker threads", bound.address().to_string(),
                  bound.port(), workers_.size());
+    spdlog::info("dashboard: http://{}/  status: http://{}/api/status", authority, authority);
+    if (config_.localfirst.enabled) {
+      spdlog::info("@localfirst/relay clients: new Client({{ url: 'ws://{}{}' }})", authority,
+                   config_.localfirst.path_prefix);
+    }
     signals_.async_wait([this](boost::system::error_code e, int signal) {
       if (!e) begin_shutdown(signal);
     });
