@@ -538,8 +538,17 @@ void RelayPump::check_progress() {
 void RelayPump::arm_close_deadline() {
   if (close_deadline_ || finished_) return;  // a failed write may have finished the pair already
   close_deadline_.emplace(context_, limits_.close_timeout);
-  close_deadline_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  const std::size_t unsent = legs_[0].outbox.pending() + legs_[1].outbox.pending();
+  close_deadline_->async_wait([self = shared_from_this(), unsent](boost::system::error_code ec) {
     if (ec) return;
+    // A Close queued behind data a slow receiver is still taking is not late: wait again.
+    const std::size_t now =
+        self->legs_[0].outbox.pending() + (self->absent(1) ? 0 : self->legs_[1].outbox.pending());
+    if (now > 0 && now < unsent) {
+      self->close_deadline_.reset();
+      self->arm_close_deadline();
+      return;
+    }
     for (int i = 0; i < 2; ++i) {
       if (!self->absent(i)) self->drop(i);  // what is kept for an absent partner stays
     }

@@ -1,6 +1,7 @@
 #include "localfirst/frontend.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <utility>
 
@@ -35,6 +36,9 @@ class IntroSocket {
   const std::string peer;
   const std::weak_ptr<core::WsChannel> channel;
   SocketId id = 0;
+  // Introductions posted to this socket's thread and not yet handed to its channel.
+  std::atomic<std::size_t> queued{0};
+  bool too_slow = false;  // guarded by the directory mutex
 };
 
 // A /connection socket that arrived first, waiting for its reciprocal. Lives on its own thread;
@@ -58,6 +62,13 @@ class HeldPipe : public std::enable_shared_from_this<HeldPipe> {
     handshake_.reset();
     pump_->on_held_closed = [weak = weak_from_this()] {
       if (auto self = weak.lock()) self->on_closed_alone();
+    };
+    // A held pump can also finish without a tombstone (it died mid-frame): leave the table then.
+    pump_->on_finished = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        const std::lock_guard lock(self->frontend_.pipes_mutex_);
+        self->frontend_.held_.remove(self->key_, self.get());
+      }
     };
     pump_->start();
     if (!ok) {
@@ -217,6 +228,13 @@ void Frontend::on_message(IntroSocket& socket, bool text, const std::string& pay
     return;
   }
   if (message->type != MessageType::kJoin) return;
+  for (const auto& id : message->document_ids) {
+    if (id.size() > settings_.max_param_length) {
+      spdlog::debug("localfirst: peer '{}' joined a documentId longer than {} bytes; ignored",
+                    socket.peer, settings_.max_param_length);
+      return;  // it could never be dialled on /connection anyway
+    }
+  }
   const std::lock_guard lock(directory_mutex_);
   if (directory_.set_size(socket.peer) + message->document_ids.size() >
       settings_.max_documents_per_peer) {
@@ -228,13 +246,26 @@ void Frontend::on_message(IntroSocket& socket, bool text, const std::string& pay
     const auto it = intro_sockets_.find(introduction.to);
     if (it == intro_sockets_.end()) continue;
     const auto target = it->second.lock();
-    if (!target) continue;
+    if (!target || target->too_slow) continue;
+    auto channel = target->channel.lock();
+    if (!channel) continue;
+    // A peer that does not read its introductions cannot make the server keep them without end.
+    if (channel->backlog() + target->queued.load() >= services_.limits.control_buffer_high_water) {
+      target->too_slow = true;
+      spdlog::warn("localfirst: peer '{}' does not read its introductions; closing it",
+                   target->peer);
+      asio::post(target->context, [channel] {
+        channel->abort(kPolicyViolation, "Introductions are not being read.");
+      });
+      continue;
+    }
     // Posted under the lock, so each socket gets its introductions in the order computed.
-    asio::post(target->context,
-               [channel = target->channel,
-                frame = encode_introduction(introduction.peer_id, introduction.document_ids)] {
-                 if (auto c = channel.lock()) c->send_binary(frame);
-               });
+    auto frame = encode_introduction(introduction.peer_id, introduction.document_ids);
+    target->queued += frame.size();
+    asio::post(target->context, [target, weak = target->channel, frame = std::move(frame)] {
+      target->queued -= frame.size();
+      if (auto c = weak.lock()) c->send_binary(frame);
+    });
   }
 }
 

@@ -579,5 +579,26 @@ TEST_F(RelayPumpTest, FailedLegGivesThePartnerTheLostNotice) {
   EXPECT_EQ(f->payload, close_payload(1001, "peer connection lost"));
 }
 
+TEST_F(RelayPumpTest, CloseBehindDataASlowReceiverIsStillTakingIsNotCutAtTheDeadline) {
+  Limits limits;
+  limits.close_timeout = 200ms;
+  start_held(limits, {}, /*small_kernel_buffers=*/true);
+  const std::string chunk(16 * 1024, 'k');
+  for (int i = 0; i < 24; ++i) sender_->send(masked_frame(ws::kBinary, chunk));
+  sender_->send(masked_frame(ws::kClose, close_payload(4000, "done")));
+  ASSERT_TRUE(sender_->read_frame());  // the echoed Close: everything above was read
+  pair();
+  // The partner takes the 384 KiB slowly, for well over close_timeout.
+  for (int i = 0; i < 24; ++i) {
+    std::this_thread::sleep_for(40ms);
+    auto f = listener_->read_frame();
+    ASSERT_TRUE(f) << "frame " << i << " lost";
+    ASSERT_EQ(f->payload.size(), chunk.size());
+  }
+  auto close = listener_->read_frame();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload, close_payload(4000, "done"));
+}
+
 }  // namespace
 }  // namespace switchboard::core
