@@ -41,6 +41,14 @@ bool text_frame_valid(const ws::Utf8Validator& state, const std::uint8_t* masked
 
 }  // namespace
 
+void turn_away(Socket& socket, std::uint16_t code, std::string_view reason) {
+  const auto frame = ws::make_close_frame(code, reason);
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(frame), ignored);
+  socket.close(ignored);
+}
+
 std::atomic<std::size_t> RelayPump::active_pairs_{0};
 
 RelayPump::RelayPump(asio::io_context& context, const Limits& limits, Socket a,
@@ -89,11 +97,7 @@ void RelayPump::pair_with(Socket b, std::string leftover_b) {
   if (!awaiting_ || finished_) {
     const CloseNotice notice = options_.partner_lost.value_or(
         CloseNotice{1001, "The other side of the relay disconnected."});
-    const auto frame = ws::make_close_frame(notice.code, notice.reason);
-    boost::system::error_code ignored;
-    b.non_blocking(true, ignored);
-    b.write_some(asio::buffer(frame), ignored);
-    b.close(ignored);
+    turn_away(b, notice.code, notice.reason);
     return;
   }
   awaiting_ = false;
@@ -304,8 +308,8 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     src.message_bytes += header.payload_length;
     if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
       flush();
-      fail_source(i, 1009,
-                  "Message too big.");  // the frame is then dropped: nothing crosses any more
+      // The frame is then dropped: nothing crosses any more.
+      fail_source(i, 1009, "Message too big.");
     }
     src.frame_fin = header.fin;
     src.frame_remaining = header.payload_length;
@@ -538,22 +542,21 @@ void RelayPump::check_progress() {
 void RelayPump::arm_close_deadline() {
   if (close_deadline_ || finished_) return;  // a failed write may have finished the pair already
   close_deadline_.emplace(context_, limits_.close_timeout);
-  const std::size_t unsent = legs_[0].outbox.pending() + legs_[1].outbox.pending();
-  close_deadline_->async_wait([self = shared_from_this(), unsent](boost::system::error_code ec) {
-    if (ec) return;
-    // A Close queued behind data a slow receiver is still taking is not late: wait again.
-    const std::size_t now =
-        self->legs_[0].outbox.pending() + (self->absent(1) ? 0 : self->legs_[1].outbox.pending());
-    if (now > 0 && now < unsent) {
-      self->close_deadline_.reset();
-      self->arm_close_deadline();
-      return;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (!self->absent(i)) self->drop(i);  // what is kept for an absent partner stays
-    }
-    self->check_progress();
-  });
+  close_deadline_->async_wait(
+      [self = shared_from_this(), unsent = unsent()](boost::system::error_code ec) {
+        if (ec) return;
+        // A Close queued behind data a slow receiver is still taking is not late: wait again.
+        const std::size_t now = self->unsent();
+        if (now > 0 && now < unsent) {
+          self->close_deadline_.reset();
+          self->arm_close_deadline();
+          return;
+        }
+        for (int i = 0; i < 2; ++i) {
+          if (!self->absent(i)) self->drop(i);  // what is kept for an absent partner stays
+        }
+        self->check_progress();
+      });
 }
 
 void RelayPump::schedule_tick() {

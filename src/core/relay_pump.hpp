@@ -42,6 +42,10 @@ struct PumpOptions {
   std::size_t hold_high_water = std::size_t{1024} * 1024;
 };
 
+// A leg that will never be relayed (its partner is gone): one Close frame, best effort, then the
+// socket is closed.
+void turn_away(Socket& socket, std::uint16_t code, std::string_view reason);
+
 class RelayPump : public std::enable_shared_from_this<RelayPump> {
  public:
   // `leftover_*`: bytes already read from a leg together with its handshake.
@@ -130,6 +134,8 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   bool absent(int i) const { return awaiting_ && i == 1; }
   std::size_t high_water(int i) const;
   bool backlogged(int i, std::size_t limit) const;
+  // Bytes not yet written toward either leg, kept bytes of an absent leg included.
+  std::size_t unsent() const { return legs_[0].outbox.pending() + legs_[1].outbox.pending(); }
   void drop(int i);
   void on_leg_gone(int i);
   void maybe_resume(int i);

@@ -12,7 +12,6 @@
 
 #include "core/random_id.hpp"
 #include "core/relay_pump.hpp"
-#include "core/ws_frame.hpp"
 #include "hybrid/listener.hpp"
 #include "hybrid/tracking.hpp"
 
@@ -220,11 +219,7 @@ class HeldSender : public std::enable_shared_from_this<HeldSender> {
     auto& context = handshake->context;
     auto listener_socket = std::make_shared<core::Socket>(core::attach(context, detached));
     if (answered || gone) {
-      // Too late for this sender; tell the listener's leg why.
-      const auto frame = core::ws::make_close_frame(1001, "The sender disconnected.");
-      boost::system::error_code ignored;
-      listener_socket->write_some(asio::buffer(frame), ignored);
-      listener_socket->close(ignored);
+      core::turn_away(*listener_socket, 1001, "The sender disconnected.");  // too late for it
       return;
     }
     answered = true;

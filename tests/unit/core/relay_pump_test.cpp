@@ -123,10 +123,26 @@ class Peer {
 
 class RelayPumpTest : public ::testing::Test {
  protected:
-  // small_kernel_buffers: 32 KiB socket buffers everywhere, so bounds show in the pump, not the
-  // kernel.
   void start(Limits limits = {}, bool small_kernel_buffers = false) {
     limits_ = limits;
+    connect_peers(small_kernel_buffers);
+    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, pump_fd_}),
+                                        std::string(), attach(context_, {AF_UNIX, partner_fd_}),
+                                        std::string());
+    run_pump();
+  }
+  // Held mode: only the sender's leg exists until pair() brings the listener's.
+  void start_held(Limits limits = {}, PumpOptions options = {}, bool small_kernel_buffers = false) {
+    limits_ = limits;
+    connect_peers(small_kernel_buffers);
+    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, pump_fd_}),
+                                        std::string(), std::move(options));
+    pump_->on_held_closed = [this] { held_closed_.set_value(); };
+    run_pump();
+  }
+  // small_kernel_buffers: 32 KiB socket buffers everywhere, so bounds show in the pump, not the
+  // kernel.
+  void connect_peers(bool small_kernel_buffers) {
     int a[2], b[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
@@ -139,33 +155,11 @@ class RelayPumpTest : public ::testing::Test {
     }
     sender_ = std::make_unique<Peer>(a[0]);
     listener_ = std::make_unique<Peer>(b[0]);
-    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}),
-                                        std::string(), attach(context_, {AF_UNIX, b[1]}),
-                                        std::string());
-    pump_->on_finished = [this] { finished_.set_value(); };
-    pump_->start();
-    thread_ = std::thread([this] { context_.run(); });
-  }
-  // Held mode: only the sender's leg exists until pair() brings the listener's.
-  void start_held(Limits limits = {}, PumpOptions options = {}, bool small_kernel_buffers = false) {
-    limits_ = limits;
-    int a[2], b[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
-    if (small_kernel_buffers) {
-      int small = 32 * 1024;
-      for (int fd : {a[0], a[1]}) {
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-      }
-    }
-    sender_ = std::make_unique<Peer>(a[0]);
-    listener_ = std::make_unique<Peer>(b[0]);
+    pump_fd_ = a[1];
     partner_fd_ = b[1];
-    pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, a[1]}),
-                                        std::string(), std::move(options));
+  }
+  void run_pump() {
     pump_->on_finished = [this] { finished_.set_value(); };
-    pump_->on_held_closed = [this] { held_closed_.set_value(); };
     pump_->start();
     thread_ = std::thread([this] { context_.run(); });
   }
@@ -195,6 +189,7 @@ class RelayPumpTest : public ::testing::Test {
   std::unique_ptr<Peer> sender_, listener_;
   std::promise<void> finished_;
   std::promise<void> held_closed_;
+  int pump_fd_ = -1;
   int partner_fd_ = -1;
   std::thread thread_;
 };
