@@ -1,7 +1,6 @@
 #include "localfirst/frontend.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <optional>
 #include <utility>
 
@@ -36,8 +35,6 @@ class IntroSocket {
   const std::string peer;
   const std::weak_ptr<core::WsChannel> channel;
   SocketId id = 0;
-  // Introductions posted to this socket's thread and not yet handed to its channel.
-  std::atomic<std::size_t> queued{0};
   bool too_slow = false;  // guarded by the directory mutex
 };
 
@@ -243,30 +240,33 @@ void Frontend::on_message(IntroSocket& socket, bool text, const std::string& pay
     return;
   }
   for (const auto& introduction : directory_.join(socket.peer, socket.id, message->document_ids)) {
-    const auto it = intro_sockets_.find(introduction.to);
-    if (it == intro_sockets_.end()) continue;
-    const auto target = it->second.lock();
-    if (!target || target->too_slow) continue;
-    auto channel = target->channel.lock();
-    if (!channel) continue;
-    // A peer that does not read its introductions cannot make the server keep them without end.
-    if (channel->backlog() + target->queued.load() >= services_.limits.control_buffer_high_water) {
-      target->too_slow = true;
-      spdlog::warn("localfirst: peer '{}' does not read its introductions; closing it",
-                   target->peer);
-      asio::post(target->context, [channel] {
-        channel->abort(kPolicyViolation, "Introductions are not being read.");
-      });
-      continue;
-    }
-    // Posted under the lock, so each socket gets its introductions in the order computed.
-    auto frame = encode_introduction(introduction.peer_id, introduction.document_ids);
-    target->queued += frame.size();
-    asio::post(target->context, [target, weak = target->channel, frame = std::move(frame)] {
-      target->queued -= frame.size();
-      if (auto c = weak.lock()) c->send_binary(frame);
-    });
+    send_introduction(introduction);
   }
+}
+
+// Called under directory_mutex_, so each socket gets its introductions in the order computed.
+void Frontend::send_introduction(const Introduction& introduction) {
+  const auto it = intro_sockets_.find(introduction.to);
+  if (it == intro_sockets_.end()) return;
+  const auto target = it->second.lock();
+  const auto channel = target ? target->channel.lock() : nullptr;
+  if (!channel || target->too_slow) return;
+  // A peer that does not read its introductions cannot make the server keep them without end:
+  // once the kernel has stopped taking them, the next one closes it. (What one burst of Joins
+  // posts before the target's thread runs is not counted: a reading peer takes it.)
+  if (channel->backlog() >= services_.limits.control_buffer_high_water) {
+    target->too_slow = true;
+    spdlog::warn("localfirst: peer '{}' does not read its introductions; closing it", target->peer);
+    asio::post(target->context, [channel] {
+      channel->abort(kPolicyViolation, "Introductions are not being read.");
+    });
+    return;
+  }
+  asio::post(target->context,
+             [weak = target->channel,
+              frame = encode_introduction(introduction.peer_id, introduction.document_ids)] {
+               if (auto c = weak.lock()) c->send_binary(frame);
+             });
 }
 
 void Frontend::on_intro_end(IntroSocket& socket) {

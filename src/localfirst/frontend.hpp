@@ -45,6 +45,7 @@ class Frontend {
   void introduction(const std::shared_ptr<core::Handshake>& handshake, std::string peer);
   void connection(const std::shared_ptr<core::Handshake>& handshake, const PipeKey& key);
   void on_message(IntroSocket& socket, bool text, const std::string& payload);
+  void send_introduction(const Introduction& introduction);
   void on_intro_end(IntroSocket& socket);
 
   const Settings& settings_;

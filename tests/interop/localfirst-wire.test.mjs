@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   QUIET_MS, SHUTDOWN_GRACE, SPEC_HEX, WebSocket, encode, expectQuiet, fromHex, getLocalfirst, hex, introduction, introUrl,
-  joinedIntro, lfTrack, nextDataFrame, openIntro, openRaw, sleep, uid, waitForPeer, waitForSet,
+  joinedIntro, lfTrack, nextDataFrame, openIntro, openRaw, pingRoundTrip, sleep, uid, waitForPeer, waitForSet,
 } from './lib/localfirst.mjs';
 import { OP } from './lib/rawws.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
@@ -398,4 +398,33 @@ test('an introduction message above max_message closes the socket with 1009; one
   assert.equal(closed.code, 1009, `close after a ${limit + 1}-byte message (section 4.1): ${JSON.stringify(closed)}`);
   await waitForPeer(own.port, aId, false);
   await expectQuiet([b], 'the other peer is unaffected');
+});
+
+test('a peer that does not read its introductions is closed instead of queueing them without end', { timeout: 60_000 }, async (t) => {
+  const own = await startServer({
+    name: 'localfirst-wire-slow-reader',
+    config: { shutdown_grace: SHUTDOWN_GRACE, limits: { control_buffer_high_water: 262_144 }, localfirst: {} },
+  });
+  t.after(() => stopServer(own, assert));
+  // 40 ids of 250 bytes: every Introduction between the two peers is about 10 KB.
+  const docs = Array.from({ length: 40 }, (_, i) => `${uid('slow')}-${i}-`.padEnd(250, 'x'));
+  const vId = uid('not-reading');
+  const v = await joinedIntro(t, own.port, vId, docs);
+  v.ws._socket.pause(); // V stops reading: the kernel buffers fill, then the server's
+  const aId = uid('flooder');
+  const a = await joinedIntro(t, own.port, aId, docs);
+  // Each empty Join re-sends the whole intersection to both peers (section 4.5), ~10 KB toward V.
+  // In waves of 3 MB, until V's unread backlog passes the high-water mark and a Join finds it so.
+  let lf;
+  for (let wave = 0; wave < 20; wave++) {
+    for (let i = 0; i < 300; i++) a.send(encode({ type: 'Join', documentIds: [] }), { binary: true });
+    await pingRoundTrip(a.ws, 10_000, 'flooder');
+    lf = await getLocalfirst(own.port);
+    if (!lf.peers.includes(vId)) break;
+  }
+  assert.ok(!lf.peers.includes(vId), `the peer that does not read is closed and unregistered: ${JSON.stringify(lf.peers)}`);
+  assert.ok(lf.peers.includes(aId), 'the peer that reads its introductions stays registered');
+  v.ws._socket.resume();
+  const closed = await v.closed();
+  assert.ok([1008, 1006].includes(closed.code), `V is closed (1008 when the Close gets through): ${JSON.stringify(closed)}`);
 });
