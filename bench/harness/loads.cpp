@@ -1,0 +1,521 @@
+#include "bench/harness/loads.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <msgpack.hpp>
+
+#include "bench/harness/stats.hpp"
+
+namespace switchboard::bench {
+
+namespace ws = core::ws;
+using std::chrono::duration;
+using std::chrono::duration_cast;
+using std::chrono::nanoseconds;
+
+namespace {
+
+const std::string& payload_of(std::size_t size) {
+  thread_local std::string bytes;
+  if (bytes.size() < size) {
+    bytes.resize(size);
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i % 26);
+  }
+  return bytes;
+}
+
+nanoseconds seconds(double s) {
+  return duration_cast<nanoseconds>(duration<double>(s));
+}
+
+// Runs the loop until `done` holds; throws after `timeout` seconds.
+void run_until(asio::io_context& io, const std::function<bool()>& done, double timeout,
+               const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + seconds(timeout);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error(std::string("timed out: ") + what);
+    }
+    io.run_one_for(std::chrono::milliseconds(50));
+  }
+}
+
+void prepare(asio::io_context& io, Target& target) {
+  bool ready = false;
+  std::string failure;
+  target.prepare([&](std::string error) {
+    failure = std::move(error);
+    ready = true;
+  });
+  run_until(io, [&] { return ready; }, 10, "target preparation");
+  if (!failure.empty()) throw std::runtime_error(failure);
+}
+
+// Opens `count` pairs, at most `parallel` at a time.
+std::vector<Pair> open_pairs(asio::io_context& io, Target& target, int count, Purpose purpose,
+                             int parallel = 64) {
+  std::vector<Pair> pairs;
+  std::string failure;
+  int started = 0, in_flight = 0;
+  std::function<void()> more = [&] {
+    while (failure.empty() && started < count && in_flight < parallel) {
+      ++started;
+      ++in_flight;
+      target.open_pair(purpose, [&](Pair pair, std::string error) {
+        --in_flight;
+        if (!error.empty()) {
+          failure = error;
+          return;
+        }
+        pairs.push_back(std::move(pair));
+        more();
+      });
+    }
+  };
+  more();
+  run_until(
+      io, [&] { return !failure.empty() || static_cast<int>(pairs.size()) == count; },
+      10 + count / 100.0, "opening pairs");
+  if (!failure.empty()) throw std::runtime_error("opening a pair: " + failure);
+  return pairs;
+}
+
+void abort_all(std::vector<Pair>& pairs) {
+  for (auto& p : pairs) {
+    if (p.a) p.a->abort();
+    if (p.b) p.b->abort();
+  }
+}
+
+void echo_on(const std::shared_ptr<WsConn>& conn) {
+  WsConn* raw = conn.get();
+  conn->on_message = [raw](std::uint8_t opcode, std::string_view payload, std::size_t) {
+    raw->send(opcode, payload);
+  };
+}
+
+struct Snapshot {
+  std::int64_t t = 0;
+  double server_cpu = 0;
+  double own_cpu = 0;
+};
+
+Snapshot snapshot(pid_t server) {
+  return {now_ns(), server > 0 ? process_cpu_seconds(server) : 0, own_cpu_seconds()};
+}
+
+// Elapsed seconds and CPU shares between two snapshots.
+struct Window {
+  double seconds = 0;
+  double server_cpu = 0;  // CPU seconds
+  double own_cpu = 0;
+};
+
+Window between(const Snapshot& a, const Snapshot& b) {
+  return {static_cast<double>(b.t - a.t) / 1e9, b.server_cpu - a.server_cpu, b.own_cpu - a.own_cpu};
+}
+
+void add_cpu(Metrics& m, const Window& w) {
+  m.emplace_back("server_cpu_share", w.server_cpu / w.seconds);
+  m.emplace_back("generator_cpu_share", w.own_cpu / w.seconds);
+}
+
+// Runs the warm-up, then the window; `start` and `stop` mark its ends for the scenario.
+Window measure(asio::io_context& io, const LoadSpec& spec, const std::function<void()>& start,
+               const std::function<void()>& stop) {
+  io.run_for(seconds(spec.warmup));
+  start();
+  const Snapshot a = snapshot(spec.server_pid);
+  io.run_for(seconds(spec.duration));
+  const Snapshot b = snapshot(spec.server_pid);
+  stop();
+  return between(a, b);
+}
+
+std::string join_message(const std::string& document) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pack(buffer);
+  pack.pack_map(2);
+  pack.pack(std::string("type"));
+  pack.pack(std::string("Join"));
+  pack.pack(std::string("documentIds"));
+  pack.pack_array(1);
+  pack.pack(document);
+  return {buffer.data(), buffer.size()};
+}
+
+// Whether a localfirst message is an Introduction of `peer`.
+bool introduces(std::string_view bytes, const std::string& peer) {
+  try {
+    const auto handle = msgpack::unpack(bytes.data(), bytes.size());
+    const auto fields = handle.get().as<std::map<std::string, msgpack::object>>();
+    const auto type = fields.find("type");
+    const auto id = fields.find("peerId");
+    return type != fields.end() && id != fields.end() &&
+           type->second.as<std::string>() == "Introduction" && id->second.as<std::string>() == peer;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+void keep_sending(WsConn& conn, std::size_t size) {
+  WsConn* raw = &conn;
+  const std::string& payload = payload_of(size);
+  conn.on_drained = [raw, size, &payload] {
+    while (raw->queued() < 4 * size && !raw->closed()) raw->send(ws::kBinary, payload.data(), size);
+  };
+  conn.on_drained();
+}
+
+Metrics run_bulk(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  auto pairs = open_pairs(io, *target, 1, Purpose::kBulk);
+  Pair& p = pairs.front();
+  for (auto* c : {p.a.get(), p.b.get()}) {
+    if (!c) continue;
+    c->keep_payload = false;
+    c->start();
+    keep_sending(*c, spec.size);
+  }
+  // Toward the far end: what b received, or, for the direct server, what a got into the kernel.
+  const auto moved = [&] {
+    return p.a->bytes_received() + (p.b ? p.b->bytes_received() : p.a->bytes_written());
+  };
+  std::uint64_t from = 0, to = 0;
+  const Window w = measure(io, spec, [&] { from = moved(); }, [&] { to = moved(); });
+  abort_all(pairs);
+  target->stop();
+  Metrics m{{"mb_per_s", static_cast<double>(to - from) / 1e6 / w.seconds}};
+  add_cpu(m, w);
+  return m;
+}
+
+Metrics run_messages(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho);
+  std::uint64_t echoes = 0;
+  const std::string& payload = payload_of(spec.size);
+  for (auto& p : pairs) {
+    WsConn* a = p.a.get();
+    const std::size_t size = spec.size;
+    a->on_message = [a, &echoes, &payload, size](std::uint8_t, std::string_view, std::size_t) {
+      ++echoes;
+      a->send(ws::kBinary, payload.data(), size);
+    };
+    if (p.b) {
+      echo_on(p.b);
+      p.b->start();
+    }
+    a->start();
+    for (int i = 0; i < spec.window; ++i) a->send(ws::kBinary, payload.data(), size);
+  }
+  std::uint64_t from = 0, to = 0;
+  const Window w = measure(io, spec, [&] { from = echoes; }, [&] { to = echoes; });
+  abort_all(pairs);
+  target->stop();
+  const double per_s = static_cast<double>(to - from) / w.seconds;
+  // Through a relay each echo is two relayed messages; the direct server handles each once.
+  const double relayed = spec.target.kind == TargetKind::kDirect ? per_s : 2 * per_s;
+  Metrics m{{"echoes_per_s", per_s},
+            {"messages_per_s", relayed},
+            {"messages_per_server_cpu_s", relayed * w.seconds / std::max(w.server_cpu, 1e-9)}};
+  add_cpu(m, w);
+  return m;
+}
+
+Metrics run_rendezvous(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  std::uint64_t completed = 0, failed = 0;
+  bool running = true;
+  bool counting = false;
+  Histogram setup;  // connect to both closed
+  int in_flight = 0;
+  std::string last_error;
+  std::function<void()> start_one;
+  start_one = [&] {
+    ++in_flight;
+    const std::int64_t begun = now_ns();
+    target->open_pair(Purpose::kEcho, [&, begun](Pair pair, std::string error) {
+      if (!error.empty()) {
+        --in_flight;
+        ++failed;
+        last_error = error;
+        if (running) start_one();
+        return;
+      }
+      auto open = std::make_shared<int>(pair.b ? 2 : 1);
+      auto finished = [&, open, begun](std::uint16_t) {
+        if (--*open > 0) return;
+        --in_flight;
+        if (counting) {
+          ++completed;
+          setup.record(static_cast<std::uint64_t>(now_ns() - begun));
+        }
+        if (running) start_one();
+      };
+      WsConn* a = pair.a.get();
+      // The pair is kept alive by its connections' pending operations.
+      a->on_closed = [finished, keep = pair.a](std::uint16_t code) { finished(code); };
+      a->on_message = [a](std::uint8_t, std::string_view, std::size_t) { a->close(); };
+      if (pair.b) {
+        WsConn* b = pair.b.get();
+        b->on_closed = [finished, keep = pair.b](std::uint16_t code) { finished(code); };
+        b->on_message = [b](std::uint8_t opcode, std::string_view payload, std::size_t) {
+          b->send(opcode, payload);
+        };
+        b->start();
+      }
+      a->start();
+      a->send(ws::kBinary, "x", 1);
+    });
+  };
+  for (int i = 0; i < spec.concurrency; ++i) start_one();
+  std::uint64_t errors_before = 0;
+  const Window w = measure(
+      io, spec,
+      [&] {
+        counting = true;
+        errors_before = failed;
+      },
+      [&] { counting = false; });
+  running = false;
+  run_until(io, [&] { return in_flight == 0; }, 10, "rendezvous in flight to finish");
+  target->stop();
+  if (completed == 0) throw std::runtime_error("no rendezvous completed: " + last_error);
+  Metrics m{{"pairs_per_s", static_cast<double>(completed) / w.seconds},
+            {"setup_p50_us", static_cast<double>(setup.quantile(0.5)) / 1e3},
+            {"setup_p99_us", static_cast<double>(setup.quantile(0.99)) / 1e3},
+            {"errors", static_cast<double>(failed - errors_before)}};
+  add_cpu(m, w);
+  return m;
+}
+
+Metrics run_latency(const LoadSpec& spec) {
+  if (spec.rate <= 0) throw std::invalid_argument("latency needs a rate");
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho);
+  Histogram latency;
+  std::int64_t window_start = INT64_MAX, window_end = INT64_MAX;
+  std::uint64_t sent = 0, received = 0;
+  for (auto& p : pairs) {
+    p.a->on_message = [&](std::uint8_t, std::string_view payload, std::size_t) {
+      std::int64_t due = 0;
+      if (payload.size() < sizeof due) return;
+      std::memcpy(&due, payload.data(), sizeof due);
+      if (due >= window_start && due < window_end) {
+        latency.record(static_cast<std::uint64_t>(now_ns() - due));
+        ++received;
+      }
+    };
+    if (p.b) {
+      echo_on(p.b);
+      p.b->start();
+    }
+    p.a->start();
+  }
+  // Open loop: message k is due at start + k / rate whatever happened to the earlier ones, and its
+  // latency counts from when it was due (no coordinated omission).
+  std::string message = payload_of(spec.size).substr(0, spec.size);
+  const double interval = 1e9 / spec.rate;
+  const std::int64_t origin = now_ns();
+  std::uint64_t k = 0;
+  bool sending = true;
+  asio::steady_timer timer(io);
+  std::function<void()> tick = [&] {
+    const std::int64_t now = now_ns();
+    std::int64_t due = origin + static_cast<std::int64_t>(static_cast<double>(k) * interval);
+    while (sending && due <= now) {
+      std::memcpy(message.data(), &due, sizeof due);
+      pairs[k % pairs.size()].a->send(ws::kBinary, message);
+      if (due >= window_start && due < window_end) ++sent;
+      ++k;
+      due = origin + static_cast<std::int64_t>(static_cast<double>(k) * interval);
+    }
+    if (!sending) return;
+    timer.expires_after(nanoseconds(due - now_ns()));
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) tick();
+    });
+  };
+  tick();
+  const Window w = measure(
+      io, spec, [&] { window_start = now_ns(); },
+      [&] {
+        window_end = now_ns();
+        sending = false;
+      });
+  io.run_for(std::chrono::milliseconds(300));  // replies still in flight
+  timer.cancel();
+  abort_all(pairs);
+  target->stop();
+  const auto us = [&](double q) { return static_cast<double>(latency.quantile(q)) / 1e3; };
+  Metrics m{{"offered_per_s", spec.rate},
+            {"answered_per_s", static_cast<double>(received) / w.seconds},
+            {"lost", static_cast<double>(sent - std::min(sent, received))},
+            {"p50_us", us(0.5)},
+            {"p90_us", us(0.9)},
+            {"p99_us", us(0.99)},
+            {"p999_us", us(0.999)},
+            {"max_us", static_cast<double>(latency.max()) / 1e3}};
+  add_cpu(m, w);
+  return m;
+}
+
+Metrics run_localfirst_pairing(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  const Endpoint to = spec.target.endpoint;
+  const std::string tag = unique_tag();
+  std::uint64_t next = 0, completed = 0, failed = 0;
+  bool running = true, counting = false;
+  int in_flight = 0;
+  std::string last_error;
+  std::function<void()> start_one;
+  // One flow: peers p and q open introduction sockets and join a new document; each, once
+  // introduced to the other, dials its pipe and sends one byte; once both received one, all
+  // four sockets close.
+  struct Flow {
+    std::vector<std::shared_ptr<WsConn>> sockets;
+    int open = 0;
+    int received = 0;
+    bool failed = false;
+  };
+  start_one = [&] {
+    ++in_flight;
+    auto flow = std::make_shared<Flow>();
+    const std::string n = tag + "-" + std::to_string(next++);
+    const std::string p = "p" + n, q = "q" + n, doc = "d" + n;
+    auto end_flow = [&, flow](const std::string& error) {
+      if (flow->failed) return;
+      if (!error.empty()) {
+        flow->failed = true;
+        ++failed;
+        last_error = error;
+        for (auto& s : flow->sockets) s->abort();
+      }
+      --in_flight;
+      if (error.empty() && counting) ++completed;
+      if (running) start_one();
+    };
+    auto track = [&, flow, end_flow](const std::shared_ptr<WsConn>& conn) {
+      flow->sockets.push_back(conn);
+      ++flow->open;
+      conn->on_closed = [flow, end_flow](std::uint16_t) {
+        if (--flow->open == 0) end_flow({});
+      };
+    };
+    auto on_pipe_message = [flow](std::uint8_t, std::string_view, std::size_t) {
+      if (++flow->received == 2) {
+        for (auto& s : flow->sockets) s->close();
+      }
+    };
+    auto introduce = [&, flow, end_flow, track, on_pipe_message, doc](const std::string& self,
+                                                                      const std::string& other) {
+      open_ws(io, to, "/introduction/" + self, {},
+              [&, flow, end_flow, track, on_pipe_message, self, other, doc](
+                  std::shared_ptr<WsConn> intro, std::string error) {
+                if (!error.empty()) return end_flow("introduction: " + error);
+                track(intro);
+                WsConn* raw = intro.get();
+                auto introduced = std::make_shared<bool>(false);
+                raw->on_message = [&, flow, end_flow, track, on_pipe_message, self, other, doc,
+                                   introduced](std::uint8_t, std::string_view bytes, std::size_t) {
+                  if (*introduced) return;
+                  if (!introduces(bytes, other)) return end_flow("unexpected introduction");
+                  *introduced = true;
+                  open_ws(io, to, "/connection/" + self + "/" + other + "/" + doc, {},
+                          [flow, end_flow, track, on_pipe_message](std::shared_ptr<WsConn> pipe,
+                                                                   std::string e) {
+                            if (!e.empty()) return end_flow("pipe: " + e);
+                            track(pipe);
+                            pipe->on_message = on_pipe_message;
+                            pipe->start();
+                            pipe->send(ws::kBinary, "x", 1);
+                          });
+                };
+                raw->start();
+                raw->send(ws::kBinary, join_message(doc));
+              });
+    };
+    introduce(p, q);
+    introduce(q, p);
+  };
+  for (int i = 0; i < spec.concurrency; ++i) start_one();
+  std::uint64_t errors_before = 0;
+  const Window w = measure(
+      io, spec,
+      [&] {
+        counting = true;
+        errors_before = failed;
+      },
+      [&] { counting = false; });
+  running = false;
+  run_until(io, [&] { return in_flight == 0; }, 10, "pairings in flight to finish");
+  if (completed == 0) throw std::runtime_error("no pairing completed: " + last_error);
+  Metrics m{{"pairings_per_s", static_cast<double>(completed) / w.seconds},
+            {"errors", static_cast<double>(failed - errors_before)}};
+  add_cpu(m, w);
+  return m;
+}
+
+int run_idle_client(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho, 128);
+  int answered = 0;
+  for (auto& p : pairs) {
+    p.a->on_message = [&](std::uint8_t, std::string_view, std::size_t) { ++answered; };
+    if (p.b) {
+      echo_on(p.b);
+      p.b->start();
+    }
+    p.a->start();
+    p.a->send(ws::kBinary, "x", 1);
+  }
+  run_until(io, [&] { return answered == spec.pairs; }, 30, "a message each way on every pair");
+  std::printf("ready %d\n", spec.pairs);
+  std::fflush(stdout);
+  asio::posix::stream_descriptor input(io, ::dup(STDIN_FILENO));
+  char sink[64];
+  std::function<void()> wait_input = [&] {
+    input.async_read_some(asio::buffer(sink), [&](boost::system::error_code ec, std::size_t) {
+      if (ec) {
+        io.stop();
+        return;
+      }
+      wait_input();
+    });
+  };
+  wait_input();
+  io.run();
+  abort_all(pairs);
+  target->stop();
+  return 0;
+}
+
+}  // namespace switchboard::bench

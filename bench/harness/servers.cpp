@@ -1,0 +1,164 @@
+#include "bench/harness/servers.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "core/encoding.hpp"
+
+namespace switchboard::bench {
+
+const char* server_kind_name(ServerKind kind) {
+  switch (kind) {
+    case ServerKind::kSwitchboard:
+      return "switchboard";
+    case ServerKind::kReference:
+      return "reference";
+    case ServerKind::kDirect:
+      return "direct";
+  }
+  return "?";
+}
+
+pid_t spawn(const std::vector<std::string>& argv, int in, int out, int err) {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int null = open("/dev/null", O_RDWR);
+    dup2(in >= 0 ? in : null, STDIN_FILENO);
+    if (out >= 0) dup2(out, STDOUT_FILENO);
+    if (err >= 0) dup2(err, STDERR_FILENO);
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string command_output(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {};
+  char line[512] = {0};
+  const bool got = std::fgets(line, sizeof line, pipe) != nullptr;
+  pclose(pipe);
+  if (!got) return {};
+  std::string text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+namespace {
+
+std::string random_key() {
+  std::random_device random;
+  unsigned char bytes[32];
+  for (auto& b : bytes) b = static_cast<unsigned char>(random());
+  return core::base64_encode(bytes, sizeof bytes);
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths) : kind_(kind) {
+  std::vector<std::string> argv;
+  if (paths.core >= 0) argv = {"taskset", "-c", std::to_string(paths.core)};
+  std::string cwd;
+  switch (kind) {
+    case ServerKind::kSwitchboard:
+      sas_key_ = random_key();
+      {
+        // All load comes from 127.0.0.1: the per-source handshake cap would otherwise be the
+        // limit being measured.
+        const std::string config = paths.log_dir + "/switchboard-bench.toml";
+        std::ofstream(config) << "[limits]\nmax_pending_handshakes = 16384\n"
+                                 "max_pending_handshakes_per_source = 16384\n";
+        for (const auto& a : {paths.switchboard, std::string("serve"), std::string("--listen"),
+                              std::string("127.0.0.1:0"), std::string("--threads"),
+                              std::string("1"), std::string("--config"), config,
+                              std::string("--shutdown-grace"), std::string("1s"),
+                              std::string("--sas-key"), "bench=" + sas_key_}) {
+          argv.push_back(a);
+        }
+      }
+      break;
+    case ServerKind::kReference:
+      argv.push_back(paths.node);
+      argv.push_back(paths.reference_dir + "/reference-server.mjs");
+      argv.push_back("0");
+      break;
+    case ServerKind::kDirect:
+      argv.push_back(paths.self);
+      argv.push_back("direct-server");
+      argv.push_back("--listen");
+      argv.push_back("127.0.0.1:0");
+      break;
+  }
+  const std::string log = paths.log_dir + "/" + server_kind_name(kind) + ".log";
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_ = spawn(argv, -1, fd, fd);
+  close(fd);
+  // Each server names its port on a "listening on HOST:PORT" line.
+  const std::regex listening("listening on ([0-9.]+):([0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch match;
+    const std::string text = read_all(log);
+    if (std::regex_search(text, match, listening)) {
+      endpoint_.host = match[1];
+      endpoint_.port = static_cast<unsigned short>(std::stoi(match[2]));
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error(std::string(server_kind_name(kind)) +
+                               " server exited at start; see " + log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop();
+  throw std::runtime_error(std::string(server_kind_name(kind)) + " server did not start; see " +
+                           log);
+}
+
+ServerProcess::~ServerProcess() {
+  stop();
+}
+
+void ServerProcess::stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = -1;
+}
+
+}  // namespace switchboard::bench

@@ -1,0 +1,54 @@
+// The servers a benchmark run measures, each started as its own process pinned to one core
+// (taskset), on 127.0.0.1 and a port it picks itself, and stopped by the harness.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "bench/harness/upgrade.hpp"
+
+namespace switchboard::bench {
+
+enum class ServerKind { kSwitchboard, kReference, kDirect };
+const char* server_kind_name(ServerKind kind);  // "switchboard", "reference", "direct"
+
+struct ServerPaths {
+  std::string switchboard;     // the switchboard binary
+  std::string self;            // switchboard-bench, for its direct-server subcommand
+  std::string reference_dir;   // bench/localfirst with node_modules installed
+  std::string node = "node";
+  std::string log_dir;         // each server's output goes to LOG_DIR/NAME.log
+  int core = -1;               // -1: not pinned
+};
+
+class ServerProcess {
+ public:
+  ServerProcess(ServerKind kind, const ServerPaths& paths);
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const Endpoint& endpoint() const { return endpoint_; }
+  ServerKind kind() const { return kind_; }
+  const std::string& sas_key() const { return sas_key_; }
+  // SIGTERM, then SIGKILL if it has not exited within five seconds.
+  void stop();
+
+ private:
+  ServerKind kind_;
+  pid_t pid_ = -1;
+  Endpoint endpoint_;
+  std::string sas_key_;
+};
+
+// Runs a program with arguments; returns its pid. stdin, stdout and stderr are the given
+// descriptors (-1: /dev/null for stdin, inherited for the others).
+pid_t spawn(const std::vector<std::string>& argv, int in = -1, int out = -1, int err = -1);
+
+// What a command prints on stdout (first line), or empty.
+std::string command_output(const std::string& command);
+
+}  // namespace switchboard::bench

@@ -1,0 +1,243 @@
+#include "bench/harness/targets.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include "auth/sas.hpp"
+
+namespace switchboard::bench {
+
+namespace json = boost::json;
+
+void open_ws(asio::io_context& io, const Endpoint& to, std::string target, Headers headers,
+             OpenDone done) {
+  connect_websocket(io, to, std::move(target), std::move(headers),
+                    [done = std::move(done)](Socket socket, Upgraded result) {
+                      if (result.status != 101) {
+                        done(nullptr, result.status == 0
+                                          ? result.reason
+                                          : std::to_string(result.status) + " " + result.reason);
+                        return;
+                      }
+                      done(std::make_shared<WsConn>(std::move(socket), Role::kClient,
+                                                    std::move(result.leftover)),
+                           {});
+                    });
+}
+
+TargetKind parse_target_kind(const std::string& name) {
+  if (name == "direct") return TargetKind::kDirect;
+  if (name == "hybrid") return TargetKind::kHybrid;
+  if (name == "localfirst") return TargetKind::kLocalfirst;
+  throw std::invalid_argument("unknown target kind '" + name + "'");
+}
+
+const char* target_kind_name(TargetKind kind) {
+  switch (kind) {
+    case TargetKind::kDirect:
+      return "direct";
+    case TargetKind::kHybrid:
+      return "hybrid";
+    case TargetKind::kLocalfirst:
+      return "localfirst";
+  }
+  return "?";
+}
+
+std::string unique_tag() {
+  static std::atomic<unsigned> counter{0};
+  thread_local std::mt19937 random(std::random_device{}());
+  return std::to_string(random() % 1000000) + "x" + std::to_string(counter++);
+}
+
+namespace {
+
+class DirectTarget : public Target {
+ public:
+  DirectTarget(asio::io_context& io, Endpoint to) : io_(io), to_(std::move(to)) {}
+
+  void open_pair(Purpose purpose, PairDone done) override {
+    open_ws(io_, to_, purpose == Purpose::kBulk ? "/bulk" : "/echo", {},
+            [done = std::move(done)](std::shared_ptr<WsConn> conn, std::string error) {
+              done(Pair{std::move(conn), nullptr}, std::move(error));
+            });
+  }
+
+ private:
+  asio::io_context& io_;
+  Endpoint to_;
+};
+
+// Hybrid Connections: listeners hold control channels on one path; each pair is a sender (E5)
+// and the listener's rendezvous leg (E2) opened on the accept message.
+class HybridTarget : public Target {
+ public:
+  HybridTarget(asio::io_context& io, const TargetOptions& options)
+      : io_(io), options_(options), path_(options.path.empty() ? "bench-" + unique_tag() : options.path) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    token_ = auth::create_token(
+        "http://" + options.endpoint.host + ":" + std::to_string(options.endpoint.port) + "/" +
+            path_,
+        options.sas_key_name, options.sas_key, now + 24 * 3600);
+  }
+
+  void prepare(std::function<void(std::string)> ready) override {
+    auto remaining = std::make_shared<int>(options_.control_channels);
+    auto failed = std::make_shared<bool>(false);
+    for (int i = 0; i < options_.control_channels; ++i) {
+      open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=listen",
+              {{"ServiceBusAuthorization", token_}},
+              [this, remaining, failed, ready](std::shared_ptr<WsConn> conn, std::string error) {
+                if (!error.empty() && !*failed) {
+                  *failed = true;
+                  ready("listener control channel: " + error);
+                  return;
+                }
+                if (conn) {
+                  conn->on_message = [this](std::uint8_t, std::string_view text, std::size_t) {
+                    on_control(text);
+                  };
+                  conn->start();
+                  controls_.push_back(std::move(conn));
+                }
+                if (--*remaining == 0 && !*failed) ready({});
+              });
+    }
+  }
+
+  void open_pair(Purpose, PairDone done) override {
+    const std::string id = std::to_string(next_id_++);
+    auto& slot = pending_[id];
+    slot.done = std::move(done);
+    open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=connect&sb-hc-id=" + id,
+            {{"ServiceBusAuthorization", token_}},
+            [this, id](std::shared_ptr<WsConn> conn, std::string error) {
+              auto it = pending_.find(id);
+              if (it == pending_.end()) return;
+              if (!error.empty()) return fail(it, "sender: " + error);
+              it->second.sender = std::move(conn);
+              complete(it);
+            });
+  }
+
+  void stop() override {
+    for (auto& c : controls_) c->abort();
+    controls_.clear();
+  }
+
+ private:
+  struct PendingPair {
+    PairDone done;
+    std::shared_ptr<WsConn> sender;
+    std::shared_ptr<WsConn> listener;
+  };
+  using Iterator = std::unordered_map<std::string, PendingPair>::iterator;
+
+  void on_control(std::string_view text) {
+    boost::system::error_code ec;
+    const json::value message = json::parse(text, ec);
+    const json::object* object = message.if_object();
+    const json::value* accept = object ? object->if_contains("accept") : nullptr;
+    if (!accept || !accept->is_object()) return;
+    const auto* address = accept->as_object().if_contains("address");
+    const auto* id = accept->as_object().if_contains("id");
+    if (!address || !address->is_string() || !id || !id->is_string()) return;
+    const std::string full_id(id->as_string());
+    auto it = pending_.find(full_id.substr(0, full_id.find('_')));
+    if (it == pending_.end()) return;
+    const auto url = boost::urls::parse_uri(address->as_string());
+    if (!url) return fail(it, "unparsable accept address");
+    const std::string target = std::string(url->encoded_path()) + "?" +
+                               std::string(url->encoded_query());
+    const std::string key = it->first;
+    open_ws(io_, options_.endpoint, target, {},
+            [this, key](std::shared_ptr<WsConn> conn, std::string error) {
+              auto found = pending_.find(key);
+              if (found == pending_.end()) return;
+              if (!error.empty()) return fail(found, "listener accept: " + error);
+              found->second.listener = std::move(conn);
+              complete(found);
+            });
+  }
+
+  void complete(Iterator it) {
+    if (!it->second.sender || !it->second.listener) return;
+    auto done = std::move(it->second.done);
+    Pair pair{std::move(it->second.sender), std::move(it->second.listener)};
+    pending_.erase(it);
+    done(std::move(pair), {});
+  }
+
+  void fail(Iterator it, std::string error) {
+    auto done = std::move(it->second.done);
+    if (it->second.sender) it->second.sender->abort();
+    if (it->second.listener) it->second.listener->abort();
+    pending_.erase(it);
+    done({}, std::move(error));
+  }
+
+  asio::io_context& io_;
+  TargetOptions options_;
+  std::string path_;
+  std::string token_;
+  std::vector<std::shared_ptr<WsConn>> controls_;
+  std::unordered_map<std::string, PendingPair> pending_;
+  std::uint64_t next_id_ = 0;
+};
+
+// localfirst pipes: one peer dials /connection/x/y/d and is held; once it is open the other dials
+// the reciprocal key, which pairs them. The second one speaks first: what it sends is relayed
+// as it arrives, never replayed from the holding table (where upstream re-encodes it).
+class LocalfirstTarget : public Target {
+ public:
+  LocalfirstTarget(asio::io_context& io, Endpoint to) : io_(io), to_(std::move(to)), tag_(unique_tag()) {}
+
+  void open_pair(Purpose, PairDone done) override {
+    const std::string n = tag_ + "-" + std::to_string(next_id_++);
+    const std::string x = "x" + n, y = "y" + n, doc = "d" + n;
+    open_ws(io_, to_, "/connection/" + x + "/" + y + "/" + doc, {},
+            [this, x, y, doc, done = std::move(done)](std::shared_ptr<WsConn> first,
+                                                      std::string error) mutable {
+              if (!error.empty()) return done({}, "first pipe: " + error);
+              open_ws(io_, to_, "/connection/" + y + "/" + x + "/" + doc, {},
+                      [first, done = std::move(done)](std::shared_ptr<WsConn> second,
+                                                      std::string e) {
+                        if (!e.empty()) {
+                          first->abort();
+                          return done({}, "second pipe: " + e);
+                        }
+                        done(Pair{std::move(second), first}, {});
+                      });
+            });
+  }
+
+ private:
+  asio::io_context& io_;
+  Endpoint to_;
+  std::string tag_;
+  std::uint64_t next_id_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Target> make_target(asio::io_context& io, const TargetOptions& options) {
+  switch (options.kind) {
+    case TargetKind::kDirect:
+      return std::make_unique<DirectTarget>(io, options.endpoint);
+    case TargetKind::kHybrid:
+      return std::make_unique<HybridTarget>(io, options);
+    case TargetKind::kLocalfirst:
+      return std::make_unique<LocalfirstTarget>(io, options.endpoint);
+  }
+  return nullptr;
+}
+
+}  // namespace switchboard::bench
