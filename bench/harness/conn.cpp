@@ -69,22 +69,33 @@ void WsConn::arm_write() {
 void WsConn::on_readable() {
   std::uint8_t* buf = read_buffer();
   in_read_ = true;
-  for (int round = 0; round < 8 && !gone_; ++round) {
+  bool emptied = false;  // the socket has nothing more for now: wait for the next arrival
+  for (int round = 0; round < 8 && !gone_ && !emptied; ++round) {
     std::size_t n = 0;
+    const bool from_socket = leftover_.empty();
     const auto outcome = core::read_available(socket_, leftover_, buf, kReadBufferSize, n);
-    if (outcome == core::ReadOutcome::kWouldBlock) break;
+    if (outcome == core::ReadOutcome::kWouldBlock) {
+      emptied = true;
+      break;
+    }
     if (outcome == core::ReadOutcome::kClosed || n == 0) {
       in_read_ = false;
       finish(close_received_ ? peer_code_ : 1006);
       return;
     }
     consume(buf, n);
-    if (n < kReadBufferSize && leftover_.empty()) break;
+    // A short read from the socket emptied it (see the relay pump's on_readable).
+    emptied = from_socket && n < kReadBufferSize;
   }
   in_read_ = false;
   if (gone_) return;
-  flush();
-  arm_read();
+  if (!corked_) flush();
+  if (emptied) {
+    arm_read();
+  } else {
+    // Eight reads in a row: let the thread's other connections run, then read on.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
+  }
 }
 
 void WsConn::consume(const std::uint8_t* p, std::size_t n) {
@@ -187,7 +198,7 @@ void WsConn::send(std::uint8_t opcode, const void* data, std::size_t n) {
     std::memcpy(out_.data() + at + h, src, n);
   }
   if (opcode == ws::kClose) close_sent_ = true;
-  if (!in_read_ && !flushing_) flush();
+  if (!in_read_ && !flushing_ && !corked_) flush();
 }
 
 void WsConn::close(std::uint16_t code) {

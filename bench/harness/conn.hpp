@@ -43,6 +43,12 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   void start();  // begins reading; call once the callbacks are set
   void send(std::uint8_t opcode, const void* data, std::size_t n);
   void send(std::uint8_t opcode, std::string_view s) { send(opcode, s.data(), s.size()); }
+  // Between cork() and uncork(), sends are queued and then written together (one system call).
+  void cork() { corked_ = true; }
+  void uncork() {
+    corked_ = false;
+    flush();
+  }
   // Starts the closing handshake; on_closed follows once the peer answered and hung up.
   void close(std::uint16_t code = 1000);
   // Drops the connection without a closing handshake.
@@ -87,6 +93,7 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   bool write_armed_ = false;
   bool in_read_ = false;  // writes made while handling a read go out in one batch after it
   bool flushing_ = false;
+  bool corked_ = false;
   bool close_sent_ = false;
   bool close_received_ = false;
   bool gone_ = false;

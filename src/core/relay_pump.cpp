@@ -161,15 +161,24 @@ void RelayPump::arm(int i, Socket::wait_type type) {
 void RelayPump::on_readable(int i) {
   Leg& src = legs_[i];
   src.read_armed = false;
+  bool drained = false;
   for (int round = 0; round < kReadsPerWake; ++round) {
     if (src.gone || finished_) return;
     if (backlogged(i, high_water(i))) {
       src.read_paused = true;  // resumed by on_writable once the backlog drains
       return;
     }
+    // A short read emptied the socket: wait for more instead of reading again to hear EAGAIN.
+    // Safe with edge-triggered readiness because the wait is armed before this thread's reactor
+    // can see the next arrival.
+    if (drained) {
+      arm(i, Socket::wait_read);
+      return;
+    }
     std::uint8_t* buf = thread_buffer();
     const std::size_t carried = src.carry_len;
     std::size_t n = 0;
+    const bool from_socket = src.leftover.empty();
     switch (read_available(src.socket, src.leftover, buf + carried, kReadSize, n)) {
       case ReadOutcome::kWouldBlock:
         arm(i, Socket::wait_read);
@@ -180,6 +189,7 @@ void RelayPump::on_readable(int i) {
       case ReadOutcome::kData:
         break;
     }
+    drained = from_socket && n < kReadSize;
     std::memcpy(buf, src.carry.data(), carried);
     src.carry_len = 0;
     src.active = true;

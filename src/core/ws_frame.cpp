@@ -74,7 +74,20 @@ void unmask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
   std::uint64_t word_mask;
   std::memcpy(&word_mask, rotated, 8);
   std::size_t i = 0;
-  // Each 8-byte word is loaded before it is stored, so dst <= src overlap is safe.
+  // 32 bytes per step in two 16-byte vectors (SSE2 on x86-64, NEON on ARM; the compiler's generic
+  // vectors elsewhere): unmasking is a tenth of the relay's CPU time in bulk transfer otherwise.
+  // Each block is loaded before it is stored, so dst <= src overlap is safe.
+  using Vector = std::uint64_t __attribute__((vector_size(16)));
+  const Vector vector_mask = {word_mask, word_mask};
+  for (; i + 32 <= n; i += 32) {
+    Vector a, b;
+    std::memcpy(&a, src + i, 16);
+    std::memcpy(&b, src + i + 16, 16);
+    a ^= vector_mask;
+    b ^= vector_mask;
+    std::memcpy(dst + i, &a, 16);
+    std::memcpy(dst + i + 16, &b, 16);
+  }
   for (; i + 8 <= n; i += 8) {
     std::uint64_t word;
     std::memcpy(&word, src + i, 8);

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
@@ -81,7 +82,6 @@ class Server {
         hybrid_(config_.hybrid, services_),
         localfirst_(config_.localfirst, services_),
         status_sources_{hybrid_.registry(), localfirst_, std::chrono::steady_clock::now()},
-        acceptor_(main_),
         signals_(main_, SIGINT, SIGTERM),
         drain_timer_(main_) {}
 
@@ -99,16 +99,30 @@ class Server {
       return 2;
     }
     const tcp::endpoint endpoint(address, port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    // Every worker accepts on its own copy of the listening socket: a connection starts on the
+    // thread that accepted it, with no hand-off between threads.
+    Acceptor* first =
+        acceptors_.emplace_back(std::make_unique<Acceptor>(workers_.context(0))).get();
+    first->socket.open(endpoint.protocol(), ec);
+    if (!ec) first->socket.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) first->socket.bind(endpoint, ec);
+    if (!ec) first->socket.listen(asio::socket_base::max_listen_connections, ec);
+    for (std::size_t i = 1; i < workers_.size() && !ec; ++i) {
+      auto& copy = acceptors_.emplace_back(std::make_unique<Acceptor>(workers_.context(i)));
+      const int fd = ::dup(first->socket.native_handle());
+      if (fd < 0) {
+        ec.assign(errno, boost::system::system_category());
+        break;
+      }
+      copy->socket.assign(endpoint.protocol(), fd, ec);
+      if (ec) ::close(fd);
+    }
     if (ec) {
       spdlog::error("cannot listen on {}: {}", config_.listen, ec.message());
       return 1;
     }
     raise_open_file_limit();
-    const auto bound = acceptor_.local_endpoint();
+    const auto bound = first->socket.local_endpoint();
     std::string shown_host =
         bound.address().is_unspecified() ? "127.0.0.1" : bound.address().to_string();
     if (bound.address().is_v6()) shown_host = "[" + shown_host + "]";
@@ -125,7 +139,9 @@ class Server {
     signals_.async_wait([this](boost::system::error_code e, int signal) {
       if (!e) begin_shutdown(signal);
     });
-    do_accept();
+    for (auto& a : acceptors_) {
+      asio::post(a->context, [this, acceptor = a.get()] { do_accept(*acceptor); });
+    }
     main_.run();
     workers_.stop();
     workers_.join();
@@ -136,24 +152,30 @@ class Server {
   void use_generated_key(std::string key) { generated_key_ = std::move(key); }
 
  private:
-  void do_accept() {
-    auto& worker = workers_.next();
-    acceptor_.async_accept(worker,
-                           [this, &worker](boost::system::error_code ec, tcp::socket socket) {
-                             on_accept(ec, std::move(socket), worker);
-                           });
+  // A worker's listening socket, used only on that worker's thread.
+  struct Acceptor {
+    explicit Acceptor(asio::io_context& worker) : context(worker), socket(worker), retry(worker) {}
+    asio::io_context& context;
+    tcp::acceptor socket;
+    asio::steady_timer retry;
+  };
+
+  void do_accept(Acceptor& acceptor) {
+    acceptor.socket.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+      on_accept(ec, std::move(socket), acceptor);
+    });
   }
 
-  void on_accept(boost::system::error_code ec, tcp::socket socket, asio::io_context& worker) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  void on_accept(boost::system::error_code ec, tcp::socket socket, Acceptor& acceptor) {
+    if (ec == asio::error::operation_aborted || !acceptor.socket.is_open()) return;
     if (ec) {
       // Out of descriptors and the like: log, pause briefly, keep serving.
       spdlog::warn("accept failed: {}", ec.message());
-      drain_timer_.expires_after(std::chrono::milliseconds(50));
-      drain_timer_.async_wait([this](boost::system::error_code) { do_accept(); });
+      acceptor.retry.expires_after(std::chrono::milliseconds(50));
+      acceptor.retry.async_wait([this, &acceptor](boost::system::error_code) { do_accept(acceptor); });
       return;
     }
-    do_accept();
+    do_accept(acceptor);
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     const auto remote = socket.remote_endpoint(ignored);
@@ -162,25 +184,21 @@ class Server {
     const auto admission = guard_.admit(peer.address, ticket);
     const int family = remote.protocol().family();
     const int fd = socket.release(ignored);
-    asio::post(worker, [this, &worker, family, fd, peer = std::move(peer),
-                        ticket = std::move(ticket), admission]() mutable {
-      auto handshake =
-          std::make_shared<core::Handshake>(services_, worker, core::attach(worker, {family, fd}),
-                                            std::move(peer), std::move(ticket));
-      if (admission == core::SourceGuard::Admission::kServerBusy) {
-        core::refuse(handshake,
-                     {503, "Service Unavailable: too many connections in their handshake."},
-                     core::Blame::kNone);
-        return;
-      }
-      if (admission == core::SourceGuard::Admission::kSourceBusy) {
-        core::refuse(handshake,
-                     {429, "Too Many Requests: too many pending handshakes from this address."});
-        return;
-      }
-      core::read_request_head(std::move(handshake),
-                              [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); });
-    });
+    auto& worker = acceptor.context;
+    auto handshake =
+        std::make_shared<core::Handshake>(services_, worker, core::attach(worker, {family, fd}),
+                                          std::move(peer), std::move(ticket));
+    if (admission == core::SourceGuard::Admission::kServerBusy) {
+      core::refuse(handshake, {503, "Service Unavailable: too many connections in their handshake."},
+                   core::Blame::kNone);
+      return;
+    }
+    if (admission == core::SourceGuard::Admission::kSourceBusy) {
+      core::refuse(handshake, {429, "Too Many Requests: too many pending handshakes from this address."});
+      return;
+    }
+    core::read_request_head(std::move(handshake),
+                            [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); });
   }
 
   void route(std::shared_ptr<core::Handshake> handshake) {
@@ -205,8 +223,13 @@ class Server {
     spdlog::info("signal {}: stopping; relayed connections may drain for {} ms", signal,
                  config_.shutdown_grace.count());
     services_.stopping = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    for (auto& a : acceptors_) {
+      asio::post(a->context, [acceptor = a.get()] {
+        boost::system::error_code ignored;
+        acceptor->socket.close(ignored);
+        acceptor->retry.cancel();
+      });
+    }
     hybrid_.shutdown();
     localfirst_.shutdown();
     // Each worker runs the closes posted above before this marker (one thread, FIFO).
@@ -250,7 +273,7 @@ class Server {
   localfirst::Frontend localfirst_;
   admin::Sources status_sources_;
   asio::io_context main_;
-  tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
   std::chrono::steady_clock::time_point deadline_;

@@ -87,6 +87,27 @@ TEST(WsFrame, UnmaskHandlesOffsetsAndInPlaceCompaction) {
   EXPECT_TRUE(std::equal(plain.begin(), plain.end(), buf.begin()));
 }
 
+// The vector path (32-byte blocks), the word path and the byte tail must agree with the
+// definition at every length, mask offset and compaction distance.
+TEST(WsFrame, UnmaskMatchesTheDefinitionAtEveryLengthAndOffset) {
+  const std::uint8_t mask[4] = {0xA1, 0x5B, 0x0C, 0xF7};
+  for (std::size_t n = 0; n <= 100; ++n) {
+    for (std::uint64_t offset = 0; offset < 4; ++offset) {
+      for (std::size_t gap : {0, 1, 4, 14}) {
+        std::vector<std::uint8_t> src(n);
+        for (std::size_t i = 0; i < n; ++i) src[i] = static_cast<std::uint8_t>(i * 31 + 5);
+        std::vector<std::uint8_t> expected(n);
+        for (std::size_t i = 0; i < n; ++i) expected[i] = src[i] ^ mask[(offset + i) % 4];
+        std::vector<std::uint8_t> buf(gap + n);
+        std::copy(src.begin(), src.end(), buf.begin() + static_cast<std::ptrdiff_t>(gap));
+        unmask_copy(buf.data(), buf.data() + gap, n, mask, offset);
+        ASSERT_TRUE(std::equal(expected.begin(), expected.end(), buf.begin()))
+            << "n=" << n << " offset=" << offset << " gap=" << gap;
+      }
+    }
+  }
+}
+
 TEST(WsFrame, Utf8ValidationAcrossPieces) {
   const std::string euro = "\xE2\x82\xAC";
   Utf8Validator v;
