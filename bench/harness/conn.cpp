@@ -109,8 +109,7 @@ void WsConn::consume(const std::uint8_t* p, std::size_t n) {
         header_len_ = static_cast<std::uint8_t>(header_len_ + take);
         return;
       }
-      if (parse.status == ws::HeaderStatus::kInvalid ||
-          frame_.masked != (role_ == Role::kServer)) {
+      if (parse.status == ws::HeaderStatus::kInvalid || frame_.masked != (role_ == Role::kServer)) {
         finish(1002);
         return;
       }

@@ -8,8 +8,8 @@
 #include <functional>
 #include <stdexcept>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <msgpack.hpp>
 
@@ -49,6 +49,13 @@ void run_until(asio::io_context& io, const std::function<bool()>& done, double t
   }
 }
 
+// Runs what is ready, such as the callback releases of closed connections, which break the
+// reference cycles between flows and their connections.
+void settle(asio::io_context& io) {
+  for (int i = 0; i < 8 && io.poll() > 0; ++i) {
+  }
+}
+
 void prepare(asio::io_context& io, Target& target) {
   bool ready = false;
   std::string failure;
@@ -56,7 +63,8 @@ void prepare(asio::io_context& io, Target& target) {
     failure = std::move(error);
     ready = true;
   });
-  run_until(io, [&] { return ready; }, 10, "target preparation");
+  run_until(
+      io, [&] { return ready; }, 10, "target preparation");
   if (!failure.empty()) throw std::runtime_error(failure);
 }
 
@@ -196,9 +204,11 @@ Metrics run_bulk(const LoadSpec& spec) {
     return p.a->bytes_received() + (p.b ? p.b->bytes_received() : p.a->bytes_written());
   };
   std::uint64_t from = 0, to = 0;
-  const Window w = measure(io, spec, [&] { from = moved(); }, [&] { to = moved(); });
+  const Window w = measure(
+      io, spec, [&] { from = moved(); }, [&] { to = moved(); });
   abort_all(pairs);
   target->stop();
+  settle(io);
   Metrics m{{"mb_per_s", static_cast<double>(to - from) / 1e6 / w.seconds}};
   add_cpu(m, w);
   return m;
@@ -227,9 +237,11 @@ Metrics run_messages(const LoadSpec& spec) {
     for (int i = 0; i < spec.window; ++i) a->send(ws::kBinary, payload.data(), size);
   }
   std::uint64_t from = 0, to = 0;
-  const Window w = measure(io, spec, [&] { from = echoes; }, [&] { to = echoes; });
+  const Window w = measure(
+      io, spec, [&] { from = echoes; }, [&] { to = echoes; });
   abort_all(pairs);
   target->stop();
+  settle(io);
   const double per_s = static_cast<double>(to - from) / w.seconds;
   // Through a relay each echo is two relayed messages; the direct server handles each once.
   const double relayed = spec.target.kind == TargetKind::kDirect ? per_s : 2 * per_s;
@@ -299,14 +311,17 @@ Metrics run_rendezvous(const LoadSpec& spec) {
       },
       [&] { counting = false; });
   running = false;
-  run_until(io, [&] { return in_flight == 0; }, 10, "rendezvous in flight to finish");
+  run_until(
+      io, [&] { return in_flight == 0; }, 10, "rendezvous in flight to finish");
   target->stop();
+  settle(io);
   if (completed == 0) throw std::runtime_error("no rendezvous completed: " + last_error);
-  Metrics m{{"pairs_per_s", static_cast<double>(completed) / w.seconds},
-            {"pairs_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
-            {"setup_p50_us", static_cast<double>(setup.quantile(0.5)) / 1e3},
-            {"setup_p99_us", static_cast<double>(setup.quantile(0.99)) / 1e3},
-            {"errors", static_cast<double>(failed - errors_before)}};
+  Metrics m{
+      {"pairs_per_s", static_cast<double>(completed) / w.seconds},
+      {"pairs_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
+      {"setup_p50_us", static_cast<double>(setup.quantile(0.5)) / 1e3},
+      {"setup_p99_us", static_cast<double>(setup.quantile(0.99)) / 1e3},
+      {"errors", static_cast<double>(failed - errors_before)}};
   add_cpu(m, w);
   return m;
 }
@@ -374,6 +389,7 @@ Metrics run_latency(const LoadSpec& spec) {
   timer.cancel();
   abort_all(pairs);
   target->stop();
+  settle(io);
   const auto us = [&](double q) { return static_cast<double>(latency.quantile(q)) / 1e3; };
   Metrics m{{"offered_per_s", spec.rate},
             {"answered_per_s", static_cast<double>(received) / w.seconds},
@@ -387,84 +403,111 @@ Metrics run_latency(const LoadSpec& spec) {
   return m;
 }
 
+namespace {
+
+// What a Client does for one shared document: peers p and q open introduction sockets and join a
+// new document; each, once introduced to the other, dials its pipe and sends one byte; once both
+// pipes received one, all four sockets close.
+class PairingFlow : public std::enable_shared_from_this<PairingFlow> {
+ public:
+  using Done = std::function<void(const std::string& error)>;
+  PairingFlow(asio::io_context& io, Endpoint to, const std::string& n, Done done)
+      : io_(io),
+        to_(std::move(to)),
+        p_("p" + n),
+        q_("q" + n),
+        doc_("d" + n),
+        done_(std::move(done)) {}
+
+  void start() {
+    introduce(p_, q_);
+    introduce(q_, p_);
+  }
+
+ private:
+  void introduce(const std::string& self, const std::string& other) {
+    open_ws(
+        io_, to_, "/introduction/" + self, {},
+        [flow = shared_from_this(), self, other](std::shared_ptr<WsConn> intro, std::string error) {
+          if (!error.empty()) return flow->end("introduction: " + error);
+          flow->track(intro);
+          auto introduced = std::make_shared<bool>(false);
+          intro->on_message = [flow, self, other, introduced](std::uint8_t, std::string_view bytes,
+                                                              std::size_t) {
+            if (*introduced) return;
+            if (!introduces(bytes, other)) return flow->end("unexpected introduction");
+            *introduced = true;
+            flow->dial(self, other);
+          };
+          intro->start();
+          intro->send(ws::kBinary, join_message(flow->doc_));
+        });
+  }
+
+  void dial(const std::string& self, const std::string& other) {
+    open_ws(io_, to_, "/connection/" + self + "/" + other + "/" + doc_, {},
+            [flow = shared_from_this()](std::shared_ptr<WsConn> pipe, std::string error) {
+              if (!error.empty()) return flow->end("pipe: " + error);
+              flow->track(pipe);
+              pipe->on_message = [flow](std::uint8_t, std::string_view, std::size_t) {
+                if (++flow->received_ < 2) return;
+                for (auto& s : flow->sockets_) s->close();
+              };
+              pipe->start();
+              pipe->send(ws::kBinary, "x", 1);
+            });
+  }
+
+  void track(const std::shared_ptr<WsConn>& conn) {
+    sockets_.push_back(conn);
+    ++open_;
+    conn->on_closed = [flow = shared_from_this()](std::uint16_t) {
+      if (--flow->open_ == 0) flow->end({});
+    };
+  }
+
+  void end(const std::string& error) {
+    if (ended_) return;
+    ended_ = true;
+    if (!error.empty()) {
+      for (auto& s : sockets_) s->abort();
+    }
+    done_(error);
+  }
+
+  asio::io_context& io_;
+  Endpoint to_;
+  std::string p_, q_, doc_;
+  Done done_;
+  std::vector<std::shared_ptr<WsConn>> sockets_;
+  int open_ = 0;
+  int received_ = 0;
+  bool ended_ = false;
+};
+
+}  // namespace
+
 Metrics run_localfirst_pairing(const LoadSpec& spec) {
   asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  const Endpoint to = spec.target.endpoint;
+  const auto busy = asio::make_work_guard(io);
   const std::string tag = unique_tag();
   std::uint64_t next = 0, completed = 0, failed = 0;
   bool running = true, counting = false;
   int in_flight = 0;
   std::string last_error;
-  std::function<void()> start_one;
-  // One flow: peers p and q open introduction sockets and join a new document; each, once
-  // introduced to the other, dials its pipe and sends one byte; once both received one, all
-  // four sockets close.
-  struct Flow {
-    std::vector<std::shared_ptr<WsConn>> sockets;
-    int open = 0;
-    int received = 0;
-    bool failed = false;
-  };
-  start_one = [&] {
+  std::function<void()> start_one = [&] {
     ++in_flight;
-    auto flow = std::make_shared<Flow>();
     const std::string n = tag + "-" + std::to_string(next++);
-    const std::string p = "p" + n, q = "q" + n, doc = "d" + n;
-    auto end_flow = [&, flow](const std::string& error) {
-      if (flow->failed) return;
+    std::make_shared<PairingFlow>(io, spec.target.endpoint, n, [&](const std::string& error) {
+      --in_flight;
       if (!error.empty()) {
-        flow->failed = true;
         ++failed;
         last_error = error;
-        for (auto& s : flow->sockets) s->abort();
+      } else if (counting) {
+        ++completed;
       }
-      --in_flight;
-      if (error.empty() && counting) ++completed;
       if (running) start_one();
-    };
-    auto track = [&, flow, end_flow](const std::shared_ptr<WsConn>& conn) {
-      flow->sockets.push_back(conn);
-      ++flow->open;
-      conn->on_closed = [flow, end_flow](std::uint16_t) {
-        if (--flow->open == 0) end_flow({});
-      };
-    };
-    auto on_pipe_message = [flow](std::uint8_t, std::string_view, std::size_t) {
-      if (++flow->received == 2) {
-        for (auto& s : flow->sockets) s->close();
-      }
-    };
-    auto introduce = [&, flow, end_flow, track, on_pipe_message, doc](const std::string& self,
-                                                                      const std::string& other) {
-      open_ws(io, to, "/introduction/" + self, {},
-              [&, flow, end_flow, track, on_pipe_message, self, other, doc](
-                  std::shared_ptr<WsConn> intro, std::string error) {
-                if (!error.empty()) return end_flow("introduction: " + error);
-                track(intro);
-                WsConn* raw = intro.get();
-                auto introduced = std::make_shared<bool>(false);
-                raw->on_message = [&, flow, end_flow, track, on_pipe_message, self, other, doc,
-                                   introduced](std::uint8_t, std::string_view bytes, std::size_t) {
-                  if (*introduced) return;
-                  if (!introduces(bytes, other)) return end_flow("unexpected introduction");
-                  *introduced = true;
-                  open_ws(io, to, "/connection/" + self + "/" + other + "/" + doc, {},
-                          [flow, end_flow, track, on_pipe_message](std::shared_ptr<WsConn> pipe,
-                                                                   std::string e) {
-                            if (!e.empty()) return end_flow("pipe: " + e);
-                            track(pipe);
-                            pipe->on_message = on_pipe_message;
-                            pipe->start();
-                            pipe->send(ws::kBinary, "x", 1);
-                          });
-                };
-                raw->start();
-                raw->send(ws::kBinary, join_message(doc));
-              });
-    };
-    introduce(p, q);
-    introduce(q, p);
+    })->start();
   };
   for (int i = 0; i < spec.concurrency; ++i) start_one();
   std::uint64_t errors_before = 0;
@@ -476,12 +519,14 @@ Metrics run_localfirst_pairing(const LoadSpec& spec) {
       },
       [&] { counting = false; });
   running = false;
-  run_until(io, [&] { return in_flight == 0; }, 10, "pairings in flight to finish");
+  run_until(
+      io, [&] { return in_flight == 0; }, 10, "pairings in flight to finish");
+  settle(io);
   if (completed == 0) throw std::runtime_error("no pairing completed: " + last_error);
-  Metrics m{{"pairings_per_s", static_cast<double>(completed) / w.seconds},
-            {"pairings_per_server_cpu_s",
-             static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
-            {"errors", static_cast<double>(failed - errors_before)}};
+  Metrics m{
+      {"pairings_per_s", static_cast<double>(completed) / w.seconds},
+      {"pairings_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
+      {"errors", static_cast<double>(failed - errors_before)}};
   add_cpu(m, w);
   return m;
 }
@@ -502,7 +547,8 @@ int run_idle_client(const LoadSpec& spec) {
     p.a->start();
     p.a->send(ws::kBinary, "x", 1);
   }
-  run_until(io, [&] { return answered == spec.pairs; }, 30, "a message each way on every pair");
+  run_until(
+      io, [&] { return answered == spec.pairs; }, 30, "a message each way on every pair");
   std::printf("ready %d\n", spec.pairs);
   std::fflush(stdout);
   asio::posix::stream_descriptor input(io, ::dup(STDIN_FILENO));
@@ -520,6 +566,7 @@ int run_idle_client(const LoadSpec& spec) {
   io.run();
   abort_all(pairs);
   target->stop();
+  settle(io);
   return 0;
 }
 

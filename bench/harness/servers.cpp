@@ -79,7 +79,8 @@ std::string read_all(const std::string& path) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths) : kind_(kind) {
+ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
+    : kind_(kind), exit_problems_(paths.exit_problems) {
   std::vector<std::string> argv;
   if (paths.core >= 0) argv = {"taskset", "-c", std::to_string(paths.core)};
   std::string cwd;
@@ -92,11 +93,11 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths) : kind_(
         const std::string config = paths.log_dir + "/switchboard-bench.toml";
         std::ofstream(config) << "[limits]\nmax_pending_handshakes = 16384\n"
                                  "max_pending_handshakes_per_source = 16384\n";
-        for (const auto& a : {paths.switchboard, std::string("serve"), std::string("--listen"),
-                              std::string("127.0.0.1:0"), std::string("--threads"),
-                              std::string("1"), std::string("--config"), config,
-                              std::string("--shutdown-grace"), std::string("1s"),
-                              std::string("--sas-key"), "bench=" + sas_key_}) {
+        for (const auto& a :
+             {paths.switchboard, std::string("serve"), std::string("--listen"),
+              std::string("127.0.0.1:0"), std::string("--threads"), std::string("1"),
+              std::string("--config"), config, std::string("--shutdown-grace"), std::string("1s"),
+              std::string("--sas-key"), "bench=" + sas_key_}) {
           argv.push_back(a);
         }
       }
@@ -113,8 +114,11 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths) : kind_(
       argv.push_back("127.0.0.1:0");
       break;
   }
-  const std::string log = paths.log_dir + "/" + server_kind_name(kind) + ".log";
-  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  log_ = paths.log_dir + "/" + server_kind_name(kind) + ".log";
+  const std::string& log = log_;
+  // Appended to: a log keeps every server of its kind that the run started.
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  const std::size_t start = read_all(log).size();
   pid_ = spawn(argv, -1, fd, fd);
   close(fd);
   // Each server names its port on a "listening on HOST:PORT" line.
@@ -122,7 +126,8 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths) : kind_(
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch match;
-    const std::string text = read_all(log);
+    const std::string all = read_all(log);
+    const std::string text = all.size() > start ? all.substr(start) : std::string();
     if (std::regex_search(text, match, listening)) {
       endpoint_.host = match[1];
       endpoint_.port = static_cast<unsigned short>(std::stoi(match[2]));
@@ -150,15 +155,27 @@ void ServerProcess::stop() {
   kill(pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int status = 0;
+  bool killed = false;
   while (waitpid(pid_, &status, WNOHANG) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
+      killed = true;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   pid_ = -1;
+  const bool clean = !killed && ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+                                 (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM));
+  if (!clean && exit_problems_) {
+    exit_problems_->push_back(std::string(server_kind_name(kind_)) + " server " +
+                              (killed ? "did not stop on SIGTERM"
+                               : WIFEXITED(status)
+                                   ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                   : "died of signal " + std::to_string(WTERMSIG(status))) +
+                              "; see " + log_);
+  }
 }
 
 }  // namespace switchboard::bench

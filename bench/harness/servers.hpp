@@ -15,12 +15,14 @@ enum class ServerKind { kSwitchboard, kReference, kDirect };
 const char* server_kind_name(ServerKind kind);  // "switchboard", "reference", "direct"
 
 struct ServerPaths {
-  std::string switchboard;     // the switchboard binary
-  std::string self;            // switchboard-bench, for its direct-server subcommand
-  std::string reference_dir;   // bench/localfirst with node_modules installed
+  std::string switchboard;    // the switchboard binary
+  std::string self;           // switchboard-bench, for its direct-server subcommand
+  std::string reference_dir;  // bench/localfirst with node_modules installed
   std::string node = "node";
-  std::string log_dir;         // each server's output goes to LOG_DIR/NAME.log
-  int core = -1;               // -1: not pinned
+  std::string log_dir;  // each server's output goes to LOG_DIR/NAME.log
+  int core = -1;        // -1: not pinned
+  // Where a server that did not exit cleanly when stopped (a crash, a sanitizer report) is noted.
+  std::vector<std::string>* exit_problems = nullptr;
 };
 
 class ServerProcess {
@@ -34,11 +36,14 @@ class ServerProcess {
   const Endpoint& endpoint() const { return endpoint_; }
   ServerKind kind() const { return kind_; }
   const std::string& sas_key() const { return sas_key_; }
-  // SIGTERM, then SIGKILL if it has not exited within five seconds.
+  // SIGTERM, then SIGKILL if it has not exited within five seconds. An exit other than 0 or by
+  // that SIGTERM is noted in `exit_problems`.
   void stop();
 
  private:
   ServerKind kind_;
+  std::string log_;
+  std::vector<std::string>* exit_problems_ = nullptr;
   pid_t pid_ = -1;
   Endpoint endpoint_;
   std::string sas_key_;

@@ -23,7 +23,8 @@ class Histogram {
 
  private:
   static constexpr int kSubBits = 7;  // 128 buckets per power of two: < 0.8% error
-  static constexpr std::size_t kBuckets = (64 - kSubBits) * (1u << (kSubBits - 1)) + (1u << kSubBits);
+  static constexpr std::size_t kBuckets =
+      (64 - kSubBits) * (1u << (kSubBits - 1)) + (1u << kSubBits);
   std::array<std::uint64_t, kBuckets> counts_{};
   std::uint64_t count_ = 0;
   std::uint64_t max_ = 0;

@@ -18,8 +18,8 @@
 #include <sstream>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "bench/harness/loads.hpp"
 #include "bench/harness/stats.hpp"
@@ -87,7 +87,9 @@ std::string fmt_number(double v) {
 class Suite {
  public:
   explicit Suite(const SuiteOptions& options) : o_(options) {
+    o_.servers.exit_problems = &exit_problems_;
     fs::create_directories(o_.out_dir);
+    fs::remove_all(o_.servers.log_dir);
     fs::create_directories(o_.servers.log_dir);
   }
 
@@ -120,9 +122,15 @@ class Suite {
           ++failures;
           std::fprintf(stderr, "%s: %s %s %s: %s\n", r.name.c_str(), p.target.c_str(),
                        p.protocol.c_str(), p.load.c_str(),
-                       !p.error.empty() ? p.error.c_str() : empty ? "no run" : "errors");
+                       !p.error.empty() ? p.error.c_str()
+                       : empty          ? "no run"
+                                        : "errors");
         }
       }
+    }
+    for (const auto& problem : exit_problems_) {
+      ++failures;
+      std::fprintf(stderr, "%s\n", problem.c_str());
     }
     std::fprintf(stderr, "results: %s/summary.md\n", o_.out_dir.c_str());
     return failures == 0 ? 0 : 1;
@@ -137,7 +145,8 @@ class Suite {
     if (name == "bulk") return 2 * per_point;
     if (name == "messages") return 2 * static_cast<int>(pair_counts().size()) * per_point;
     if (name == "rendezvous") return 4 * per_point;
-    if (name == "latency") return per_point + 2 * static_cast<int>(load_shares().size()) * per_point;
+    if (name == "latency")
+      return per_point + 2 * static_cast<int>(load_shares().size()) * per_point;
     if (name == "idle") return runs();
     if (name == "localfirst") return 4 * per_point;
     return 0;
@@ -147,7 +156,8 @@ class Suite {
     return o_.smoke ? std::vector<int>{1, 4} : std::vector<int>{1, 10, 100};
   }
   std::vector<double> load_shares() const {
-    return o_.smoke ? std::vector<double>{0.25, 0.5} : std::vector<double>{0.1, 0.25, 0.5, 0.75, 0.9};
+    return o_.smoke ? std::vector<double>{0.25, 0.5}
+                    : std::vector<double>{0.1, 0.25, 0.5, 0.75, 0.9};
   }
   int latency_pairs() const { return o_.smoke ? 2 : 16; }
 
@@ -183,7 +193,8 @@ class Suite {
           if (k == headline) shown = k + " " + fmt_number(v);
         }
         progress(scenario, point,
-                 (warm ? std::string("warm-up ") : fmt::format("run {}/{} ", i - warmups() + 1, runs())) +
+                 (warm ? std::string("warm-up ")
+                       : fmt::format("run {}/{} ", i - warmups() + 1, runs())) +
                      shown);
       } catch (const std::exception& e) {
         point.error = e.what();
@@ -215,10 +226,11 @@ class Suite {
                          const Point* base, const std::string& metric, double at_least) {
     if (!ours || !base) return;
     const double value = ours->median(metric) / base->median(metric);
-    r.goals.push_back({name,
-                       fmt::format("{} / {} ({}: {} / {})", ours->target, base->target, metric,
-                                   fmt_number(ours->median(metric)), fmt_number(base->median(metric))),
-                       value, fmt::format(">= {}", at_least), value >= at_least});
+    r.goals.push_back(
+        {name,
+         fmt::format("{} / {} ({}: {} / {})", ours->target, base->target, metric,
+                     fmt_number(ours->median(metric)), fmt_number(base->median(metric))),
+         value, fmt::format(">= {}", at_least), value >= at_least});
   }
 
   void bulk(ScenarioResult& r) {
@@ -252,7 +264,8 @@ class Suite {
       for (int pairs : pair_counts()) {
         auto spec = spec_for(server, target);
         spec.pairs = pairs;
-        Point& p = add_point(r, server, target_kind_name(target), fmt::format("pairs={}", pairs), pairs);
+        Point& p =
+            add_point(r, server, target_kind_name(target), fmt::format("pairs={}", pairs), pairs);
         measure_point(r.name, p, spec, run_messages, "messages_per_s");
       }
     }
@@ -265,12 +278,13 @@ class Suite {
   }
 
   void rendezvous(ScenarioResult& r) {
-    r.columns = {"pairs_per_s", "pairs_per_server_cpu_s", "setup_p50_us", "setup_p99_us",
-                 "server_cpu_share", "generator_cpu_share", "errors"};
+    r.columns = {"pairs_per_s",      "pairs_per_server_cpu_s", "setup_p50_us", "setup_p99_us",
+                 "server_cpu_share", "generator_cpu_share",    "errors"};
     r.notes.push_back(
         "New relayed pairs per second, 16 set-ups in flight: connect, accept, one byte each way, "
         "closing handshake. Hybrid Connections: sender, accept message on the listener's control "
-        "channel, rendezvous leg. localfirst: two pipe sockets on reciprocal keys (the second dials "
+        "channel, rendezvous leg. localfirst: two pipe sockets on reciprocal keys (the second "
+        "dials "
         "once the first is held). Direct: one connection, one byte echoed.");
     const std::vector<std::tuple<ServerKind, TargetKind>> targets{
         {ServerKind::kSwitchboard, TargetKind::kHybrid},
@@ -295,8 +309,8 @@ class Suite {
   }
 
   void latency(ScenarioResult& r) {
-    r.columns = {"offered_per_s", "answered_per_s", "p50_us", "p99_us", "p999_us", "max_us",
-                 "server_cpu_share"};
+    r.columns = {"offered_per_s", "answered_per_s", "p50_us",          "p99_us",
+                 "p999_us",       "max_us",         "server_cpu_share"};
     r.notes.push_back(fmt::format(
         "Open loop: {} pairs, 1 KiB messages sent at a fixed total rate whatever the replies do, "
         "echoed by the far end; latency counts from when a message was due. The maximum is the "
@@ -332,11 +346,11 @@ class Suite {
     const Point* base = find(r, "direct", "direct", 50);
     if (ours && base) {
       const double v = ours->median("p99_us") - base->median("p99_us");
-      r.goals.push_back({"latency: p99 at 50% load <= direct p99 + 100 us",
-                         fmt::format("switchboard p99 {} us - direct p99 {} us",
-                                     fmt_number(ours->median("p99_us")),
-                                     fmt_number(base->median("p99_us"))),
-                         v, "<= 100 (us)", v <= 100});
+      r.goals.push_back(
+          {"latency: p99 at 50% load <= direct p99 + 100 us",
+           fmt::format("switchboard p99 {} us - direct p99 {} us",
+                       fmt_number(ours->median("p99_us")), fmt_number(base->median("p99_us"))),
+           v, "<= 100 (us)", v <= 100});
     }
   }
 
@@ -358,7 +372,12 @@ class Suite {
       // Two descriptors per pair, one per control channel, and a margin for the server's own.
       const int pairs = o_.smoke ? 200 : static_cast<int>((limit - 64 - procs) / 2);
       if (r.points.empty()) {
-        r.points.push_back({"switchboard", "hybrid", fmt::format("pairs={}", pairs), static_cast<double>(pairs), {}, {}});
+        r.points.push_back({"switchboard",
+                            "hybrid",
+                            fmt::format("pairs={}", pairs),
+                            static_cast<double>(pairs),
+                            {},
+                            {}});
         r.notes.push_back(fmt::format(
             "Relayed Hybrid Connections pairs held open and idle after one message each way; the "
             "server's open-file limit is {}, so {} pairs (two sockets each). Bytes per pair = "
@@ -375,9 +394,11 @@ class Suite {
           int in[2], out[2];
           if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe failed");
           const std::vector<std::string> argv{
-              o_.servers.self, "idle-client", "--port", std::to_string(server.endpoint().port),
-              "--pairs", std::to_string(share), "--key", server.sas_key(), "--path",
-              fmt::format("idle-{}-{}", run, k)};
+              o_.servers.self, "idle-client",
+              "--port",        std::to_string(server.endpoint().port),
+              "--pairs",       std::to_string(share),
+              "--key",         server.sas_key(),
+              "--path",        fmt::format("idle-{}-{}", run, k)};
           IdleChild child;
           child.pid = spawn(argv, in[0], out[1], -1);
           close(in[0]);
@@ -388,7 +409,8 @@ class Suite {
         }
         int ready = 0;
         std::string failure;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60 + pairs / 200);
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(60 + pairs / 200);
         std::vector<std::string> lines(children.size());
         std::vector<bool> seen(children.size(), false);
         while (ready < procs && failure.empty() && std::chrono::steady_clock::now() < deadline) {
@@ -431,8 +453,9 @@ class Suite {
                               {"rss_growth_bytes", growth},
                               {"bytes_per_pair", growth / pairs},
                               {"bytes_per_connection", growth / pairs / 2}});
-        progress(r.name, point, fmt::format("run {}/{} bytes_per_pair {}", run + 1, runs(),
-                                            fmt_number(growth / pairs)));
+        progress(r.name, point,
+                 fmt::format("run {}/{} bytes_per_pair {}", run + 1, runs(),
+                             fmt_number(growth / pairs)));
       } catch (const std::exception& e) {
         point.error = e.what();
         progress(r.name, point, std::string("failed: ") + e.what());
@@ -449,8 +472,13 @@ class Suite {
   }
 
   void localfirst(ScenarioResult& r) {
-    r.columns = {"pairings_per_s", "pairings_per_server_cpu_s", "messages_per_s",
-                 "messages_per_server_cpu_s", "server_cpu_share", "generator_cpu_share", "errors"};
+    r.columns = {"pairings_per_s",
+                 "pairings_per_server_cpu_s",
+                 "messages_per_s",
+                 "messages_per_server_cpu_s",
+                 "server_cpu_share",
+                 "generator_cpu_share",
+                 "errors"};
     r.notes.push_back(
         "Pairing: what a Client does for one shared document, 16 at a time: two introduction "
         "sockets, a Join each, both Introductions, two pipe sockets, one byte each way, all four "
@@ -462,7 +490,8 @@ class Suite {
       Point& pairing = add_point(r, server, "localfirst", "pairing", 0);
       measure_point(r.name, pairing, spec, run_localfirst_pairing, "pairings_per_s");
       spec.pairs = o_.smoke ? 2 : 10;
-      Point& msgs = add_point(r, server, "localfirst", fmt::format("messages, pairs={}", spec.pairs), 1);
+      Point& msgs =
+          add_point(r, server, "localfirst", fmt::format("messages, pairs={}", spec.pairs), 1);
       measure_point(r.name, msgs, spec, run_messages, "messages_per_s");
     }
     ratio_goal(r, "localfirst pairing: >= 10 x @localfirst/relay",
@@ -493,7 +522,8 @@ class Suite {
     return {{"kernel", std::string(u.sysname) + " " + u.release},
             {"cpu", cpu},
             {"cores", sysconf(_SC_NPROCESSORS_ONLN)},
-            {"memory_bytes", static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE)},
+            {"memory_bytes",
+             static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE)},
             {"date", date},
             {"revision", o_.revision},
             {"node", command_output(o_.servers.node + " --version 2>/dev/null")},
@@ -507,7 +537,8 @@ class Suite {
             {"warmup_s", o_.smoke ? 0.3 : o_.warmup},
             {"duration_s", o_.smoke ? 1.0 : o_.duration},
             {"smoke", o_.smoke},
-            {"switchboard", "switchboard serve --threads 1, max_pending_handshakes(_per_source) = 16384"},
+            {"switchboard",
+             "switchboard serve --threads 1, max_pending_handshakes(_per_source) = 16384"},
             {"reference", "@localfirst/relay 4.2.2 Server on Node"}};
   }
 
@@ -530,19 +561,22 @@ class Suite {
         summary[name] = {{"median", s.median}, {"min", s.min}, {"max", s.max}};
       }
       json::object point{{"target", p.target}, {"protocol", p.protocol}, {"load", p.load},
-                         {"x", p.x},           {"runs", runs},          {"summary", summary}};
+                         {"x", p.x},           {"runs", runs},           {"summary", summary}};
       if (!p.error.empty()) point["error"] = p.error;
       points.push_back(std::move(point));
     }
     json::array goals;
     for (const auto& g : r.goals) {
-      goals.push_back({{"goal", g.name}, {"measured", g.measured}, {"value", g.value},
-                       {"target", g.target}, {"met", g.met}});
+      goals.push_back({{"goal", g.name},
+                       {"measured", g.measured},
+                       {"value", g.value},
+                       {"target", g.target},
+                       {"met", g.met}});
     }
     json::array notes;
     for (const auto& n : r.notes) notes.push_back(json::string(n));
     const json::object doc{{"scenario", r.name}, {"machine", machine()}, {"settings", settings()},
-                           {"notes", notes},     {"points", points},    {"goals", goals}};
+                           {"notes", notes},     {"points", points},     {"goals", goals}};
     std::ofstream(o_.out_dir + "/" + r.name + ".json") << json::serialize(doc) << "\n";
   }
 
@@ -550,7 +584,8 @@ class Suite {
     std::ofstream md(o_.out_dir + "/summary.md");
     const json::object m = machine();
     md << "# Switchboard benchmark results\n\n";
-    md << "Written by `scripts/bench` (`switchboard-bench suite`)" << (o_.smoke ? ", smoke run" : "")
+    md << "Written by `scripts/bench` (`switchboard-bench suite`)"
+       << (o_.smoke ? ", smoke run" : "")
        << ". Machine: " << json::value_to<std::string>(m.at("cpu")) << ", "
        << m.at("cores").as_int64() << " cores, " << json::value_to<std::string>(m.at("kernel"))
        << "; " << json::value_to<std::string>(m.at("date")) << "; revision "
@@ -605,21 +640,24 @@ class Suite {
       if (r.name == "messages") {
         for (const char* t : {"switchboard", "direct"}) {
           std::ofstream dat(o_.out_dir + "/messages-" + t + ".dat");
-          dat << "# pairs median min max (messages/s), median min max (messages per server CPU-s)\n";
+          dat << "# pairs median min max (messages/s), median min max (messages per server "
+                 "CPU-s)\n";
           for (const auto& p : r.points) {
             if (p.target != t || p.runs.empty()) continue;
-            const Summary a = p.summary("messages_per_s"), b = p.summary("messages_per_server_cpu_s");
+            const Summary a = p.summary("messages_per_s"),
+                          b = p.summary("messages_per_server_cpu_s");
             dat << p.x << " " << a.median << " " << a.min << " " << a.max << " " << b.median << " "
                 << b.min << " " << b.max << "\n";
           }
         }
-        script << "set output 'messages.png'\nset title '1 KiB messages: throughput against load "
-                  "(median, min-max)'\nset logscale x\nset xlabel 'pairs'\nset ylabel 'messages/s'\n"
-                  "plot 'messages-switchboard.dat' using 1:2:3:4 with yerrorlines title "
-                  "'Switchboard (relayed messages/s)', 'messages-direct.dat' using 1:2:3:4 with "
-                  "yerrorlines title 'direct echo server (messages/s)', "
-                  "'messages-switchboard.dat' using 1:5:6:7 with yerrorlines title "
-                  "'Switchboard (relayed messages per server CPU-second)'\nunset logscale x\n";
+        script
+            << "set output 'messages.png'\nset title '1 KiB messages: throughput against load "
+               "(median, min-max)'\nset logscale x\nset xlabel 'pairs'\nset ylabel 'messages/s'\n"
+               "plot 'messages-switchboard.dat' using 1:2:3:4 with yerrorlines title "
+               "'Switchboard (relayed messages/s)', 'messages-direct.dat' using 1:2:3:4 with "
+               "yerrorlines title 'direct echo server (messages/s)', "
+               "'messages-switchboard.dat' using 1:5:6:7 with yerrorlines title "
+               "'Switchboard (relayed messages per server CPU-second)'\nunset logscale x\n";
         any = true;
       }
       if (r.name == "latency") {
@@ -656,6 +694,7 @@ class Suite {
   }
 
   SuiteOptions o_;
+  std::vector<std::string> exit_problems_;
   int planned_ = 0;
   int done_ = 0;
 };

@@ -10,7 +10,8 @@
 namespace switchboard::bench {
 
 struct SuiteOptions {
-  std::vector<std::string> scenarios;  // empty = all: bulk messages rendezvous latency idle localfirst
+  std::vector<std::string>
+      scenarios;  // empty = all: bulk messages rendezvous latency idle localfirst
   int runs = 5;
   double warmup = 1.0;
   double duration = 3.0;

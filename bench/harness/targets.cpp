@@ -17,18 +17,17 @@ namespace json = boost::json;
 
 void open_ws(asio::io_context& io, const Endpoint& to, std::string target, Headers headers,
              OpenDone done) {
-  connect_websocket(io, to, std::move(target), std::move(headers),
-                    [done = std::move(done)](Socket socket, Upgraded result) {
-                      if (result.status != 101) {
-                        done(nullptr, result.status == 0
-                                          ? result.reason
-                                          : std::to_string(result.status) + " " + result.reason);
-                        return;
-                      }
-                      done(std::make_shared<WsConn>(std::move(socket), Role::kClient,
-                                                    std::move(result.leftover)),
-                           {});
-                    });
+  connect_websocket(
+      io, to, std::move(target), std::move(headers),
+      [done = std::move(done)](Socket socket, Upgraded result) {
+        if (result.status != 101) {
+          done(nullptr, result.status == 0 ? result.reason
+                                           : std::to_string(result.status) + " " + result.reason);
+          return;
+        }
+        done(std::make_shared<WsConn>(std::move(socket), Role::kClient, std::move(result.leftover)),
+             {});
+      });
 }
 
 TargetKind parse_target_kind(const std::string& name) {
@@ -79,14 +78,15 @@ class DirectTarget : public Target {
 class HybridTarget : public Target {
  public:
   HybridTarget(asio::io_context& io, const TargetOptions& options)
-      : io_(io), options_(options), path_(options.path.empty() ? "bench-" + unique_tag() : options.path) {
+      : io_(io),
+        options_(options),
+        path_(options.path.empty() ? "bench-" + unique_tag() : options.path) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    token_ = auth::create_token(
-        "http://" + options.endpoint.host + ":" + std::to_string(options.endpoint.port) + "/" +
-            path_,
-        options.sas_key_name, options.sas_key, now + 24 * 3600);
+    token_ = auth::create_token("http://" + options.endpoint.host + ":" +
+                                    std::to_string(options.endpoint.port) + "/" + path_,
+                                options.sas_key_name, options.sas_key, now + 24 * 3600);
   }
 
   void prepare(std::function<void(std::string)> ready) override {
@@ -155,8 +155,8 @@ class HybridTarget : public Target {
     if (it == pending_.end()) return;
     const auto url = boost::urls::parse_uri(address->as_string());
     if (!url) return fail(it, "unparsable accept address");
-    const std::string target = std::string(url->encoded_path()) + "?" +
-                               std::string(url->encoded_query());
+    const std::string target =
+        std::string(url->encoded_path()) + "?" + std::string(url->encoded_query());
     const std::string key = it->first;
     open_ws(io_, options_.endpoint, target, {},
             [this, key](std::shared_ptr<WsConn> conn, std::string error) {
@@ -198,7 +198,8 @@ class HybridTarget : public Target {
 // as it arrives, never replayed from the holding table (where upstream re-encodes it).
 class LocalfirstTarget : public Target {
  public:
-  LocalfirstTarget(asio::io_context& io, Endpoint to) : io_(io), to_(std::move(to)), tag_(unique_tag()) {}
+  LocalfirstTarget(asio::io_context& io, Endpoint to)
+      : io_(io), to_(std::move(to)), tag_(unique_tag()) {}
 
   void open_pair(Purpose, PairDone done) override {
     const std::string n = tag_ + "-" + std::to_string(next_id_++);
@@ -207,15 +208,15 @@ class LocalfirstTarget : public Target {
             [this, x, y, doc, done = std::move(done)](std::shared_ptr<WsConn> first,
                                                       std::string error) mutable {
               if (!error.empty()) return done({}, "first pipe: " + error);
-              open_ws(io_, to_, "/connection/" + y + "/" + x + "/" + doc, {},
-                      [first, done = std::move(done)](std::shared_ptr<WsConn> second,
-                                                      std::string e) {
-                        if (!e.empty()) {
-                          first->abort();
-                          return done({}, "second pipe: " + e);
-                        }
-                        done(Pair{std::move(second), first}, {});
-                      });
+              open_ws(
+                  io_, to_, "/connection/" + y + "/" + x + "/" + doc, {},
+                  [first, done = std::move(done)](std::shared_ptr<WsConn> second, std::string e) {
+                    if (!e.empty()) {
+                      first->abort();
+                      return done({}, "second pipe: " + e);
+                    }
+                    done(Pair{std::move(second), first}, {});
+                  });
             });
   }
 

@@ -49,10 +49,9 @@ class ClientUpgrade : public std::enable_shared_from_this<ClientUpgrade> {
   }
 
   void run() {
-    socket_.async_connect(asio::generic::stream_protocol::endpoint(endpoint_),
-                          [self = shared_from_this()](boost::system::error_code ec) {
-                            self->on_connect(ec);
-                          });
+    socket_.async_connect(
+        asio::generic::stream_protocol::endpoint(endpoint_),
+        [self = shared_from_this()](boost::system::error_code ec) { self->on_connect(ec); });
   }
 
  private:
@@ -68,8 +67,9 @@ class ClientUpgrade : public std::enable_shared_from_this<ClientUpgrade> {
 
   void do_read() {
     http::async_read_header(socket_, buffer_, parser_,
-                            [self = shared_from_this()](boost::system::error_code ec,
-                                                        std::size_t) { self->on_read(ec); });
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                              self->on_read(ec);
+                            });
   }
 
   void on_read(boost::system::error_code ec) {
@@ -106,12 +106,14 @@ class ClientUpgrade : public std::enable_shared_from_this<ClientUpgrade> {
 
 class ServerUpgrade : public std::enable_shared_from_this<ServerUpgrade> {
  public:
-  ServerUpgrade(Socket socket, AcceptDone done) : socket_(std::move(socket)), done_(std::move(done)) {}
+  ServerUpgrade(Socket socket, AcceptDone done)
+      : socket_(std::move(socket)), done_(std::move(done)) {}
 
   void run() {
     http::async_read_header(socket_, buffer_, parser_,
-                            [self = shared_from_this()](boost::system::error_code ec,
-                                                        std::size_t) { self->on_read(ec); });
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                              self->on_read(ec);
+                            });
   }
 
  private:

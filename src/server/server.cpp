@@ -161,9 +161,10 @@ class Server {
   };
 
   void do_accept(Acceptor& acceptor) {
-    acceptor.socket.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
-      on_accept(ec, std::move(socket), acceptor);
-    });
+    acceptor.socket.async_accept(
+        [this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+          on_accept(ec, std::move(socket), acceptor);
+        });
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket, Acceptor& acceptor) {
@@ -172,7 +173,8 @@ class Server {
       // Out of descriptors and the like: log, pause briefly, keep serving.
       spdlog::warn("accept failed: {}", ec.message());
       acceptor.retry.expires_after(std::chrono::milliseconds(50));
-      acceptor.retry.async_wait([this, &acceptor](boost::system::error_code) { do_accept(acceptor); });
+      acceptor.retry.async_wait(
+          [this, &acceptor](boost::system::error_code) { do_accept(acceptor); });
       return;
     }
     do_accept(acceptor);
@@ -185,16 +187,17 @@ class Server {
     const int family = remote.protocol().family();
     const int fd = socket.release(ignored);
     auto& worker = acceptor.context;
-    auto handshake =
-        std::make_shared<core::Handshake>(services_, worker, core::attach(worker, {family, fd}),
-                                          std::move(peer), std::move(ticket));
+    auto handshake = std::make_shared<core::Handshake>(
+        services_, worker, core::attach(worker, {family, fd}), std::move(peer), std::move(ticket));
     if (admission == core::SourceGuard::Admission::kServerBusy) {
-      core::refuse(handshake, {503, "Service Unavailable: too many connections in their handshake."},
+      core::refuse(handshake,
+                   {503, "Service Unavailable: too many connections in their handshake."},
                    core::Blame::kNone);
       return;
     }
     if (admission == core::SourceGuard::Admission::kSourceBusy) {
-      core::refuse(handshake, {429, "Too Many Requests: too many pending handshakes from this address."});
+      core::refuse(handshake,
+                   {429, "Too Many Requests: too many pending handshakes from this address."});
       return;
     }
     core::read_request_head(std::move(handshake),

@@ -51,7 +51,8 @@ int run(int argc, char** argv) {
   s->add_option("scenarios", suite.scenarios,
                 "bulk, messages, rendezvous, latency, idle, localfirst (default: all)")
       ->check(CLI::IsMember(all_scenarios()));
-  s->add_option("--runs", suite.runs, "Measured runs per point (default 5)")->check(CLI::Range(1, 100));
+  s->add_option("--runs", suite.runs, "Measured runs per point (default 5)")
+      ->check(CLI::Range(1, 100));
   s->add_option("--duration", suite.duration, "Seconds per run (default 3)");
   s->add_option("--warmup", suite.warmup, "Seconds of warm-up before each window (default 1)");
   s->add_flag("--smoke", suite.smoke, "One short run per point with small populations");
@@ -75,7 +76,8 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"bulk", "messages", "rendezvous", "latency", "pairing"}));
   one->add_option("--target", kind, "hybrid, localfirst or direct")
       ->check(CLI::IsMember({"hybrid", "localfirst", "direct"}));
-  one->add_option("--port", spec.target.endpoint.port, "The server's port on 127.0.0.1")->required();
+  one->add_option("--port", spec.target.endpoint.port, "The server's port on 127.0.0.1")
+      ->required();
   one->add_option("--server-pid", spec.server_pid, "Server process, for its CPU time");
   one->add_option("--key-name", spec.target.sas_key_name, "SAS rule name (hybrid)");
   one->add_option("--key", spec.target.sas_key, "SAS key (hybrid)");
