@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -63,6 +65,32 @@ std::string command_output(const std::string& command) {
 
 namespace {
 
+// The servers alive now, for the signal handler (plain stores and loads: async-signal-safe).
+std::array<std::atomic<pid_t>, 16> live_servers{};
+
+void remember(pid_t pid) {
+  for (auto& slot : live_servers) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void forget(pid_t pid) {
+  for (auto& slot : live_servers) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+void on_fatal_signal(int signal) {
+  for (auto& slot : live_servers) {
+    const pid_t pid = slot.load();
+    if (pid > 0) kill(pid, SIGTERM);
+  }
+  ::signal(signal, SIG_DFL);
+  raise(signal);
+}
+
 std::string random_key() {
   std::random_device random;
   unsigned char bytes[32];
@@ -120,6 +148,7 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
   const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   const std::size_t start = read_all(log).size();
   pid_ = spawn(argv, -1, fd, fd);
+  remember(pid_);
   close(fd);
   // Each server names its port on a "listening on HOST:PORT" line.
   const std::regex listening("listening on ([0-9.]+):([0-9]+)");
@@ -135,6 +164,7 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
     }
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      forget(pid_);
       pid_ = -1;
       throw std::runtime_error(std::string(server_kind_name(kind)) +
                                " server exited at start; see " + log);
@@ -150,8 +180,13 @@ ServerProcess::~ServerProcess() {
   stop();
 }
 
+void stop_servers_on_signals() {
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) ::signal(signal, on_fatal_signal);
+}
+
 void ServerProcess::stop() {
   if (pid_ <= 0) return;
+  forget(pid_);
   kill(pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int status = 0;

@@ -49,6 +49,10 @@ class ServerProcess {
   std::string sas_key_;
 };
 
+// Makes SIGINT, SIGTERM and SIGHUP stop the servers this process started before it exits, so an
+// interrupted run leaves nothing behind.
+void stop_servers_on_signals();
+
 // Runs a program with arguments; returns its pid. stdin, stdout and stderr are the given
 // descriptors (-1: /dev/null for stdin, inherited for the others).
 pid_t spawn(const std::vector<std::string>& argv, int in = -1, int out = -1, int err = -1);

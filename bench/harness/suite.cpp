@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -69,7 +70,7 @@ struct Goal {
 
 struct ScenarioResult {
   std::string name;
-  std::vector<Point> points;
+  std::deque<Point> points;  // stable references while points are added
   std::vector<Goal> goals;
   std::vector<std::string> columns;  // metrics shown in the summary table
   std::vector<std::string> notes;
@@ -180,29 +181,41 @@ class Suite {
     std::fflush(stderr);
   }
 
-  // Warm-up run(s), then the measured runs; a failing run ends the point with its error.
-  void measure_point(const std::string& scenario, Point& point, const LoadSpec& spec,
-                     Metrics (*load)(const LoadSpec&), const std::string& headline) {
+  // One load on one point.
+  struct Job {
+    Point* point;
+    LoadSpec spec;
+    Metrics (*load)(const LoadSpec&);
+    std::string headline;  // the metric the progress line shows
+  };
+
+  // Warm-up round(s), then the measured rounds; each round runs every job once, in turn, so that
+  // the targets compared see the same moments of a noisy machine. A failing run ends its point
+  // with its error.
+  void measure_side_by_side(const std::string& scenario, std::vector<Job> jobs) {
     for (int i = 0; i < warmups() + runs(); ++i) {
       const bool warm = i < warmups();
-      try {
-        Metrics m = load(spec);
-        if (!warm) point.runs.push_back(m);
-        std::string shown;
-        for (const auto& [k, v] : m) {
-          if (k == headline) shown = k + " " + fmt_number(v);
+      for (auto& job : jobs) {
+        Point& point = *job.point;
+        if (!point.error.empty()) continue;
+        try {
+          Metrics m = job.load(job.spec);
+          if (!warm) point.runs.push_back(m);
+          std::string shown;
+          for (const auto& [k, v] : m) {
+            if (k == job.headline) shown = k + " " + fmt_number(v);
+          }
+          progress(scenario, point,
+                   (warm ? std::string("warm-up ")
+                         : fmt::format("run {}/{} ", i - warmups() + 1, runs())) +
+                       shown);
+        } catch (const std::exception& e) {
+          point.error = e.what();
+          progress(scenario, point, std::string("failed: ") + e.what());
+          std::fprintf(stderr, "\n");
         }
-        progress(scenario, point,
-                 (warm ? std::string("warm-up ")
-                       : fmt::format("run {}/{} ", i - warmups() + 1, runs())) +
-                     shown);
-      } catch (const std::exception& e) {
-        point.error = e.what();
-        progress(scenario, point, std::string("failed: ") + e.what());
-        std::fprintf(stderr, "\n");
-        return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(o_.smoke ? 50 : 300));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(o_.smoke ? 50 : 300));
     }
   }
 
@@ -239,14 +252,17 @@ class Suite {
         "One pair, 64 KiB binary messages sent continuously in both directions; MB/s counts both "
         "directions (10^6 bytes of payload per second). The direct server sends and discards "
         "itself.");
-    for (auto [kind, target] : {std::pair{ServerKind::kSwitchboard, TargetKind::kHybrid},
-                                std::pair{ServerKind::kDirect, TargetKind::kDirect}}) {
-      ServerProcess server(kind, o_.servers);
-      auto spec = spec_for(server, target);
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    ServerProcess direct(ServerKind::kDirect, o_.servers);
+    std::vector<Job> jobs;
+    for (auto [server, target] :
+         {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+      auto spec = spec_for(*server, target);
       spec.size = kBulkMessage;
-      Point& p = add_point(r, server, target_kind_name(target), "1 pair", 1);
-      measure_point(r.name, p, spec, run_bulk, "mb_per_s");
+      jobs.push_back({&add_point(r, *server, target_kind_name(target), "1 pair", 1), spec, run_bulk,
+                      "mb_per_s"});
     }
+    measure_side_by_side(r.name, jobs);
     ratio_goal(r, "bulk: >= 0.6 x direct", find(r, "switchboard", "hybrid"),
                find(r, "direct", "direct"), "mb_per_s", 0.6);
   }
@@ -258,16 +274,19 @@ class Suite {
         "N pairs, 1 KiB binary messages echoed by the listener, 16 in flight per pair. A relayed "
         "message is one message carried one way by the relay (an echo is two); for the direct "
         "server, one message it echoed.");
-    for (auto [kind, target] : {std::pair{ServerKind::kSwitchboard, TargetKind::kHybrid},
-                                std::pair{ServerKind::kDirect, TargetKind::kDirect}}) {
-      ServerProcess server(kind, o_.servers);
-      for (int pairs : pair_counts()) {
-        auto spec = spec_for(server, target);
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    ServerProcess direct(ServerKind::kDirect, o_.servers);
+    for (int pairs : pair_counts()) {
+      std::vector<Job> jobs;
+      for (auto [server, target] :
+           {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+        auto spec = spec_for(*server, target);
         spec.pairs = pairs;
-        Point& p =
-            add_point(r, server, target_kind_name(target), fmt::format("pairs={}", pairs), pairs);
-        measure_point(r.name, p, spec, run_messages, "messages_per_s");
+        jobs.push_back({&add_point(r, *server, target_kind_name(target),
+                                   fmt::format("pairs={}", pairs), pairs),
+                        spec, run_messages, "messages_per_s"});
       }
+      measure_side_by_side(r.name, jobs);
     }
     const double most = static_cast<double>(pair_counts().back());
     if (const Point* p = find(r, "switchboard", "hybrid", most)) {
@@ -286,19 +305,21 @@ class Suite {
         "channel, rendezvous leg. localfirst: two pipe sockets on reciprocal keys (the second "
         "dials "
         "once the first is held). Direct: one connection, one byte echoed.");
-    const std::vector<std::tuple<ServerKind, TargetKind>> targets{
-        {ServerKind::kSwitchboard, TargetKind::kHybrid},
-        {ServerKind::kSwitchboard, TargetKind::kLocalfirst},
-        {ServerKind::kReference, TargetKind::kLocalfirst},
-        {ServerKind::kDirect, TargetKind::kDirect}};
-    for (auto [kind, target] : targets) {
-      ServerProcess server(kind, o_.servers);
-      auto spec = spec_for(server, target);
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    ServerProcess reference(ServerKind::kReference, o_.servers);
+    ServerProcess direct(ServerKind::kDirect, o_.servers);
+    std::vector<Job> jobs;
+    for (auto [server, target] :
+         {std::pair{&ours, TargetKind::kHybrid}, std::pair{&ours, TargetKind::kLocalfirst},
+          std::pair{&reference, TargetKind::kLocalfirst},
+          std::pair{&direct, TargetKind::kDirect}}) {
+      auto spec = spec_for(*server, target);
       spec.concurrency = o_.smoke ? 4 : 16;
-      Point& p = add_point(r, server, target_kind_name(target),
-                           fmt::format("in flight={}", spec.concurrency), spec.concurrency);
-      measure_point(r.name, p, spec, run_rendezvous, "pairs_per_s");
+      jobs.push_back({&add_point(r, *server, target_kind_name(target),
+                                 fmt::format("in flight={}", spec.concurrency), spec.concurrency),
+                      spec, run_rendezvous, "pairs_per_s"});
     }
+    measure_side_by_side(r.name, jobs);
     const Point* ref = find(r, "reference", "localfirst");
     ratio_goal(r, "rendezvous: >= 10 x @localfirst/relay (Hybrid Connections pairs)",
                find(r, "switchboard", "hybrid"), ref, "pairs_per_s", 10);
@@ -309,47 +330,49 @@ class Suite {
   }
 
   void latency(ScenarioResult& r) {
-    r.columns = {"offered_per_s", "answered_per_s", "p50_us",          "p99_us",
-                 "p999_us",       "max_us",         "server_cpu_share"};
+    r.columns = {"offered_per_s", "answered_per_s", "p50_us",           "p99_us",
+                 "p999_us",       "max_us",         "server_cpu_share", "generator_busy_share"};
     r.notes.push_back(fmt::format(
         "Open loop: {} pairs, 1 KiB messages sent at a fixed total rate whatever the replies do, "
         "echoed by the far end; latency counts from when a message was due. The maximum is the "
         "closed-loop echo rate of the same pairs through Switchboard with one message in flight "
-        "per pair; both targets are offered the same rates.",
+        "per pair; both targets are offered the same rates. The generator spins rather than "
+        "sleeps (waking its core would add tens of microseconds to every message); "
+        "generator_busy_share is the share of its time spent doing something.",
         latency_pairs()));
-    double max_rate = 0;
-    {
-      ServerProcess server(ServerKind::kSwitchboard, o_.servers);
-      auto spec = spec_for(server, TargetKind::kHybrid);
-      spec.pairs = latency_pairs();
-      spec.window = 1;  // one message at a time per pair, as the open loop sends them
-      Point& p = add_point(r, server, "hybrid", "closed loop (maximum)", 0);
-      measure_point(r.name, p, spec, run_messages, "echoes_per_s");
-      max_rate = p.median("echoes_per_s");
-    }
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    auto calibration = spec_for(ours, TargetKind::kHybrid);
+    calibration.pairs = latency_pairs();
+    calibration.window = 1;  // one message at a time per pair, as the open loop sends them
+    Point& maximum = add_point(r, ours, "hybrid", "closed loop (maximum)", 0);
+    measure_side_by_side(r.name, {{&maximum, calibration, run_messages, "echoes_per_s"}});
+    const double max_rate = maximum.median("echoes_per_s");
     if (max_rate <= 0) return;
     r.notes.push_back(fmt::format("Measured maximum: {} echoes/s.", fmt_number(max_rate)));
-    for (auto [kind, target] : {std::pair{ServerKind::kSwitchboard, TargetKind::kHybrid},
-                                std::pair{ServerKind::kDirect, TargetKind::kDirect}}) {
-      ServerProcess server(kind, o_.servers);
-      for (double share : load_shares()) {
-        auto spec = spec_for(server, target);
+    ServerProcess direct(ServerKind::kDirect, o_.servers);
+    for (double share : load_shares()) {
+      std::vector<Job> jobs;
+      for (auto [server, target] :
+           {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+        auto spec = spec_for(*server, target);
         spec.pairs = latency_pairs();
         spec.rate = std::max(1.0, std::round(max_rate * share));
-        Point& p = add_point(r, server, target_kind_name(target),
-                             fmt::format("{:.0f}% ({} /s)", share * 100, fmt_number(spec.rate)),
-                             share * 100);
-        measure_point(r.name, p, spec, run_latency, "p99_us");
+        jobs.push_back(
+            {&add_point(r, *server, target_kind_name(target),
+                        fmt::format("{:.0f}% ({} /s)", share * 100, fmt_number(spec.rate)),
+                        share * 100),
+             spec, run_latency, "p99_us"});
       }
+      measure_side_by_side(r.name, jobs);
     }
-    const Point* ours = find(r, "switchboard", "hybrid", 50);
+    const Point* mine = find(r, "switchboard", "hybrid", 50);
     const Point* base = find(r, "direct", "direct", 50);
-    if (ours && base) {
-      const double v = ours->median("p99_us") - base->median("p99_us");
+    if (mine && base) {
+      const double v = mine->median("p99_us") - base->median("p99_us");
       r.goals.push_back(
           {"latency: p99 at 50% load <= direct p99 + 100 us",
            fmt::format("switchboard p99 {} us - direct p99 {} us",
-                       fmt_number(ours->median("p99_us")), fmt_number(base->median("p99_us"))),
+                       fmt_number(mine->median("p99_us")), fmt_number(base->median("p99_us"))),
            v, "<= 100 (us)", v <= 100});
     }
   }
@@ -483,17 +506,21 @@ class Suite {
         "Pairing: what a Client does for one shared document, 16 at a time: two introduction "
         "sockets, a Join each, both Introductions, two pipe sockets, one byte each way, all four "
         "closed. Messages: 10 pipe pairs, 1 KiB binary messages echoed, 16 in flight per pair.");
-    for (auto kind : {ServerKind::kSwitchboard, ServerKind::kReference}) {
-      ServerProcess server(kind, o_.servers);
-      auto spec = spec_for(server, TargetKind::kLocalfirst);
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    ServerProcess reference(ServerKind::kReference, o_.servers);
+    std::vector<Job> pairing, messages;
+    for (auto* server : {&ours, &reference}) {
+      auto spec = spec_for(*server, TargetKind::kLocalfirst);
       spec.concurrency = o_.smoke ? 4 : 16;
-      Point& pairing = add_point(r, server, "localfirst", "pairing", 0);
-      measure_point(r.name, pairing, spec, run_localfirst_pairing, "pairings_per_s");
+      pairing.push_back({&add_point(r, *server, "localfirst", "pairing", 0), spec,
+                         run_localfirst_pairing, "pairings_per_s"});
       spec.pairs = o_.smoke ? 2 : 10;
-      Point& msgs =
-          add_point(r, server, "localfirst", fmt::format("messages, pairs={}", spec.pairs), 1);
-      measure_point(r.name, msgs, spec, run_messages, "messages_per_s");
+      messages.push_back(
+          {&add_point(r, *server, "localfirst", fmt::format("messages, pairs={}", spec.pairs), 1),
+           spec, run_messages, "messages_per_s"});
     }
+    measure_side_by_side(r.name, pairing);
+    measure_side_by_side(r.name, messages);
     ratio_goal(r, "localfirst pairing: >= 10 x @localfirst/relay",
                find(r, "switchboard", "localfirst", 0), find(r, "reference", "localfirst", 0),
                "pairings_per_s", 10);

@@ -15,10 +15,6 @@ WorkerPool::~WorkerPool() {
   join();
 }
 
-asio::io_context& WorkerPool::next() {
-  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
-}
-
 void WorkerPool::start() {
   for (auto& context : contexts_) {
     threads_.emplace_back([ctx = context.get()] { ctx->run(); });

@@ -1,7 +1,6 @@
 // One io_context per worker thread: everything a connection does happens on its worker.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <thread>
@@ -23,8 +22,6 @@ class WorkerPool {
 
   std::size_t size() const { return contexts_.size(); }
   asio::io_context& context(std::size_t index) { return *contexts_[index]; }
-  // Round-robin choice for a new connection.
-  asio::io_context& next();
   void start();
   // Lets the threads finish once they have no more work; returns after they have.
   void join();
@@ -35,7 +32,6 @@ class WorkerPool {
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<Guard> guards_;
   std::vector<std::thread> threads_;
-  std::atomic<std::size_t> next_{0};
 };
 
 }  // namespace switchboard::core

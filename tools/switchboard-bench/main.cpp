@@ -104,6 +104,7 @@ int run(int argc, char** argv) {
     suite.servers.log_dir = suite.out_dir + "/logs";
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) suite.servers.core = suite.generator_core = -1;
     pin_to(suite.generator_core);
+    stop_servers_on_signals();
     return run_suite(suite);
   }
   if (*direct) return run_direct_server(listen);
