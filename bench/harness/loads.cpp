@@ -252,57 +252,36 @@ Metrics run_messages(const LoadSpec& spec) {
   return m;
 }
 
-Metrics run_rendezvous(const LoadSpec& spec) {
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
-  std::uint64_t completed = 0, failed = 0;
-  bool running = true;
-  bool counting = false;
-  Histogram setup;  // connect to both closed
+namespace {
+
+// Starts one set-up; calls `done` once, with an error or an empty string, when it has ended.
+using SetupFn = std::function<void(std::function<void(const std::string& error)> done)>;
+
+// Keeps spec.concurrency set-ups in flight, replacing each as it ends, and counts those that end
+// inside the window; `name` names the rate (name_per_s, name_per_server_cpu_s).
+Metrics run_setups(asio::io_context& io, const LoadSpec& spec, const SetupFn& begin,
+                   const std::string& name) {
+  std::uint64_t completed = 0, failed = 0, errors_before = 0;
+  bool running = true, counting = false;
   int in_flight = 0;
   std::string last_error;
-  std::function<void()> start_one;
-  start_one = [&] {
+  Histogram times;  // from the first connect to the last socket closed
+  std::function<void()> start_one = [&] {
     ++in_flight;
     const std::int64_t begun = now_ns();
-    target->open_pair(Purpose::kEcho, [&, begun](Pair pair, std::string error) {
+    begin([&, begun](const std::string& error) {
+      --in_flight;
       if (!error.empty()) {
-        --in_flight;
         ++failed;
         last_error = error;
-        if (running) start_one();
-        return;
+      } else if (counting) {
+        ++completed;
+        times.record(static_cast<std::uint64_t>(now_ns() - begun));
       }
-      auto open = std::make_shared<int>(pair.b ? 2 : 1);
-      auto finished = [&, open, begun](std::uint16_t) {
-        if (--*open > 0) return;
-        --in_flight;
-        if (counting) {
-          ++completed;
-          setup.record(static_cast<std::uint64_t>(now_ns() - begun));
-        }
-        if (running) start_one();
-      };
-      WsConn* a = pair.a.get();
-      // The pair is kept alive by its connections' pending operations.
-      a->on_closed = [finished, keep = pair.a](std::uint16_t code) { finished(code); };
-      a->on_message = [a](std::uint8_t, std::string_view, std::size_t) { a->close(); };
-      if (pair.b) {
-        WsConn* b = pair.b.get();
-        b->on_closed = [finished, keep = pair.b](std::uint16_t code) { finished(code); };
-        b->on_message = [b](std::uint8_t opcode, std::string_view payload, std::size_t) {
-          b->send(opcode, payload);
-        };
-        b->start();
-      }
-      a->start();
-      a->send(ws::kBinary, "x", 1);
+      if (running) start_one();
     });
   };
   for (int i = 0; i < spec.concurrency; ++i) start_one();
-  std::uint64_t errors_before = 0;
   const Window w = measure(
       io, spec,
       [&] {
@@ -312,17 +291,54 @@ Metrics run_rendezvous(const LoadSpec& spec) {
       [&] { counting = false; });
   running = false;
   run_until(
-      io, [&] { return in_flight == 0; }, 10, "rendezvous in flight to finish");
-  target->stop();
-  settle(io);
-  if (completed == 0) throw std::runtime_error("no rendezvous completed: " + last_error);
+      io, [&] { return in_flight == 0; }, 10, "set-ups in flight to finish");
+  if (completed == 0) throw std::runtime_error("no " + name + " completed: " + last_error);
   Metrics m{
-      {"pairs_per_s", static_cast<double>(completed) / w.seconds},
-      {"pairs_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
-      {"setup_p50_us", static_cast<double>(setup.quantile(0.5)) / 1e3},
-      {"setup_p99_us", static_cast<double>(setup.quantile(0.99)) / 1e3},
+      {name + "_per_s", static_cast<double>(completed) / w.seconds},
+      {name + "_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
+      {"setup_p50_us", static_cast<double>(times.quantile(0.5)) / 1e3},
+      {"setup_p99_us", static_cast<double>(times.quantile(0.99)) / 1e3},
       {"errors", static_cast<double>(failed - errors_before)}};
   add_cpu(m, w);
+  return m;
+}
+
+}  // namespace
+
+Metrics run_rendezvous(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  auto target = make_target(io, spec.target);
+  prepare(io, *target);
+  // One pair: a sends a byte, b echoes it, a closes; done once both legs have closed.
+  const SetupFn one_pair = [&](std::function<void(const std::string&)> done) {
+    target->open_pair(Purpose::kEcho, [done](Pair pair, std::string error) {
+      if (!error.empty()) return done(error);
+      auto open = std::make_shared<int>(pair.b ? 2 : 1);
+      auto echoed = std::make_shared<bool>(false);
+      const auto closed = [open, echoed, done](std::uint16_t) {
+        if (--*open == 0) done(*echoed ? "" : "the pair closed before its byte came back");
+      };
+      WsConn* a = pair.a.get();
+      // The legs keep themselves alive through their pending operations and these captures.
+      a->on_closed = [closed, keep = pair.a](std::uint16_t code) { closed(code); };
+      a->on_message = [a, echoed](std::uint8_t, std::string_view, std::size_t) {
+        *echoed = true;
+        a->close();
+      };
+      if (pair.b) {
+        WsConn* b = pair.b.get();
+        b->on_closed = [closed, keep = pair.b](std::uint16_t code) { closed(code); };
+        echo_on(pair.b);
+        b->start();
+      }
+      a->start();
+      a->send(ws::kBinary, "x", 1);
+    });
+  };
+  Metrics m = run_setups(io, spec, one_pair, "pairs");
+  target->stop();
+  settle(io);
   return m;
 }
 
@@ -474,7 +490,8 @@ class PairingFlow : public std::enable_shared_from_this<PairingFlow> {
     sockets_.push_back(conn);
     ++open_;
     conn->on_closed = [flow = shared_from_this()](std::uint16_t) {
-      if (--flow->open_ == 0) flow->end({});
+      if (--flow->open_ > 0) return;
+      flow->end(flow->received_ >= 2 ? "" : "the sockets closed before both bytes arrived");
     };
   }
 
@@ -501,45 +518,15 @@ class PairingFlow : public std::enable_shared_from_this<PairingFlow> {
 
 Metrics run_localfirst_pairing(const LoadSpec& spec) {
   asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
   const std::string tag = unique_tag();
-  std::uint64_t next = 0, completed = 0, failed = 0;
-  bool running = true, counting = false;
-  int in_flight = 0;
-  std::string last_error;
-  std::function<void()> start_one = [&] {
-    ++in_flight;
+  std::uint64_t next = 0;
+  const SetupFn one_pairing = [&](std::function<void(const std::string&)> done) {
     const std::string n = tag + "-" + std::to_string(next++);
-    std::make_shared<PairingFlow>(io, spec.target.endpoint, n, [&](const std::string& error) {
-      --in_flight;
-      if (!error.empty()) {
-        ++failed;
-        last_error = error;
-      } else if (counting) {
-        ++completed;
-      }
-      if (running) start_one();
-    })->start();
+    std::make_shared<PairingFlow>(io, spec.target.endpoint, n, std::move(done))->start();
   };
-  for (int i = 0; i < spec.concurrency; ++i) start_one();
-  std::uint64_t errors_before = 0;
-  const Window w = measure(
-      io, spec,
-      [&] {
-        counting = true;
-        errors_before = failed;
-      },
-      [&] { counting = false; });
-  running = false;
-  run_until(
-      io, [&] { return in_flight == 0; }, 10, "pairings in flight to finish");
+  Metrics m = run_setups(io, spec, one_pairing, "pairings");
   settle(io);
-  if (completed == 0) throw std::runtime_error("no pairing completed: " + last_error);
-  Metrics m{
-      {"pairings_per_s", static_cast<double>(completed) / w.seconds},
-      {"pairings_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
-      {"errors", static_cast<double>(failed - errors_before)}};
-  add_cpu(m, w);
   return m;
 }
 
