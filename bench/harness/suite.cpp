@@ -303,8 +303,7 @@ class Suite {
         "New relayed pairs per second, 16 set-ups in flight: connect, accept, one byte each way, "
         "closing handshake. Hybrid Connections: sender, accept message on the listener's control "
         "channel, rendezvous leg. localfirst: two pipe sockets on reciprocal keys (the second "
-        "dials "
-        "once the first is held). Direct: one connection, one byte echoed.");
+        "dials once the first is held). Direct: one connection, one byte echoed.");
     ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
     ServerProcess reference(ServerKind::kReference, o_.servers);
     ServerProcess direct(ServerKind::kDirect, o_.servers);
