@@ -677,7 +677,8 @@ class Suite {
           }
         }
         script
-            << "set output 'messages.png'\nset key bottom right\nset title '1 KiB messages: throughput against load "
+            << "set output 'messages.png'\nset key bottom right\nset title '1 KiB messages: "
+               "throughput against load "
                "(median, min-max)'\nset logscale x\nset xlabel 'pairs'\nset ylabel 'messages/s'\n"
                "plot 'messages-switchboard.dat' using 1:2:3:4 with yerrorlines title "
                "'Switchboard (relayed messages/s)', 'messages-direct.dat' using 1:2:3:4 with "
@@ -696,7 +697,8 @@ class Suite {
                 << p.median("p99_us") << " " << p.median("p999_us") << "\n";
           }
         }
-        script << "set output 'latency.png'\nset key top left\nset title 'Echo latency against offered load (open "
+        script << "set output 'latency.png'\nset key top left\nset title 'Echo latency against "
+                  "offered load (open "
                   "loop, medians of runs)'\nset logscale y\nset xlabel 'offered messages/s'\n"
                   "set ylabel 'latency (us)'\nplot "
                   "'latency-switchboard.dat' using 2:3 with linespoints title 'Switchboard p50', "
