@@ -44,7 +44,7 @@ void do_accept(tcp::acceptor& acceptor) {
       const int fd = socket.release(ignored);
       auto& io = static_cast<asio::io_context&>(acceptor.get_executor().context());
       accept_websocket(core::attach(io, {family, fd}),
-                       [](Socket s, std::string target, std::string leftover) {
+                       [](Socket s, const std::string& target, std::string leftover) {
                          serve_connection(std::move(s), target, std::move(leftover));
                        });
     }

@@ -59,8 +59,8 @@ void settle(asio::io_context& io) {
 void prepare(asio::io_context& io, Target& target) {
   bool ready = false;
   std::string failure;
-  target.prepare([&](std::string error) {
-    failure = std::move(error);
+  target.prepare([&](const std::string& error) {
+    failure = error;
     ready = true;
   });
   run_until(
@@ -78,7 +78,7 @@ std::vector<Pair> open_pairs(asio::io_context& io, Target& target, int count, Pu
     while (failure.empty() && started < count && in_flight < parallel) {
       ++started;
       ++in_flight;
-      target.open_pair(purpose, [&](Pair pair, std::string error) {
+      target.open_pair(purpose, [&](Pair pair, const std::string& error) {
         --in_flight;
         if (!error.empty()) {
           failure = error;
@@ -312,7 +312,7 @@ Metrics run_rendezvous(const LoadSpec& spec) {
   prepare(io, *target);
   // One pair: a sends a byte, b echoes it, a closes; done once both legs have closed.
   const SetupFn one_pair = [&](std::function<void(const std::string&)> done) {
-    target->open_pair(Purpose::kEcho, [done](Pair pair, std::string error) {
+    target->open_pair(Purpose::kEcho, [done](const Pair& pair, const std::string& error) {
       if (!error.empty()) return done(error);
       auto open = std::make_shared<int>(pair.b ? 2 : 1);
       auto echoed = std::make_shared<bool>(false);
@@ -454,36 +454,37 @@ class PairingFlow : public std::enable_shared_from_this<PairingFlow> {
 
  private:
   void introduce(const std::string& self, const std::string& other) {
-    open_ws(
-        io_, to_, "/introduction/" + self, {},
-        [flow = shared_from_this(), self, other](std::shared_ptr<WsConn> intro, std::string error) {
-          if (!error.empty()) return flow->end("introduction: " + error);
-          flow->track(intro);
-          auto introduced = std::make_shared<bool>(false);
-          intro->on_message = [flow, self, other, introduced](std::uint8_t, std::string_view bytes,
-                                                              std::size_t) {
-            if (*introduced) return;
-            if (!introduces(bytes, other)) return flow->end("unexpected introduction");
-            *introduced = true;
-            flow->dial(self, other);
-          };
-          intro->start();
-          intro->send(ws::kBinary, join_message(flow->doc_));
-        });
+    open_ws(io_, to_, "/introduction/" + self, {},
+            [flow = shared_from_this(), self, other](const std::shared_ptr<WsConn>& intro,
+                                                     const std::string& error) {
+              if (!error.empty()) return flow->end("introduction: " + error);
+              flow->track(intro);
+              auto introduced = std::make_shared<bool>(false);
+              intro->on_message = [flow, self, other, introduced](
+                                      std::uint8_t, std::string_view bytes, std::size_t) {
+                if (*introduced) return;
+                if (!introduces(bytes, other)) return flow->end("unexpected introduction");
+                *introduced = true;
+                flow->dial(self, other);
+              };
+              intro->start();
+              intro->send(ws::kBinary, join_message(flow->doc_));
+            });
   }
 
   void dial(const std::string& self, const std::string& other) {
-    open_ws(io_, to_, "/connection/" + self + "/" + other + "/" + doc_, {},
-            [flow = shared_from_this()](std::shared_ptr<WsConn> pipe, std::string error) {
-              if (!error.empty()) return flow->end("pipe: " + error);
-              flow->track(pipe);
-              pipe->on_message = [flow](std::uint8_t, std::string_view, std::size_t) {
-                if (++flow->received_ < 2) return;
-                for (auto& s : flow->sockets_) s->close();
-              };
-              pipe->start();
-              pipe->send(ws::kBinary, "x", 1);
-            });
+    open_ws(
+        io_, to_, "/connection/" + self + "/" + other + "/" + doc_, {},
+        [flow = shared_from_this()](const std::shared_ptr<WsConn>& pipe, const std::string& error) {
+          if (!error.empty()) return flow->end("pipe: " + error);
+          flow->track(pipe);
+          pipe->on_message = [flow](std::uint8_t, std::string_view, std::size_t) {
+            if (++flow->received_ < 2) return;
+            for (auto& s : flow->sockets_) s->close();
+          };
+          pipe->start();
+          pipe->send(ws::kBinary, "x", 1);
+        });
   }
 
   void track(const std::shared_ptr<WsConn>& conn) {

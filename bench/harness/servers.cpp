@@ -42,6 +42,7 @@ pid_t spawn(const std::vector<std::string>& argv, int in, int out, int err) {
     if (err >= 0) dup2(err, STDERR_FILENO);
     for (int fd = 3; fd < 1024; ++fd) close(fd);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     execvp(args[0], args.data());

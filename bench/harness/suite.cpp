@@ -192,10 +192,10 @@ class Suite {
   // Warm-up round(s), then the measured rounds; each round runs every job once, in turn, so that
   // the targets compared see the same moments of a noisy machine. A failing run ends its point
   // with its error.
-  void measure_side_by_side(const std::string& scenario, std::vector<Job> jobs) {
+  void measure_side_by_side(const std::string& scenario, const std::vector<Job>& jobs) {
     for (int i = 0; i < warmups() + runs(); ++i) {
       const bool warm = i < warmups();
-      for (auto& job : jobs) {
+      for (const auto& job : jobs) {
         Point& point = *job.point;
         if (!point.error.empty()) continue;
         try {
@@ -437,6 +437,7 @@ class Suite {
         std::vector<bool> seen(children.size(), false);
         while (ready < procs && failure.empty() && std::chrono::steady_clock::now() < deadline) {
           std::vector<pollfd> fds;
+          fds.reserve(children.size());
           for (const auto& c : children) fds.push_back({c.out, POLLIN, 0});
           poll(fds.data(), fds.size(), 200);
           for (std::size_t i = 0; i < children.size(); ++i) {

@@ -63,8 +63,8 @@ class DirectTarget : public Target {
 
   void open_pair(Purpose purpose, PairDone done) override {
     open_ws(io_, to_, purpose == Purpose::kBulk ? "/bulk" : "/echo", {},
-            [done = std::move(done)](std::shared_ptr<WsConn> conn, std::string error) {
-              done(Pair{std::move(conn), nullptr}, std::move(error));
+            [done = std::move(done)](std::shared_ptr<WsConn> conn, const std::string& error) {
+              done(Pair{std::move(conn), nullptr}, error);
             });
   }
 
@@ -84,32 +84,34 @@ class HybridTarget : public Target {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    token_ = auth::create_token("http://" + options.endpoint.host + ":" +
-                                    std::to_string(options.endpoint.port) + "/" + path_,
-                                options.sas_key_name, options.sas_key, now + 24 * 3600);
+    token_ =
+        auth::create_token("http://" + options.endpoint.host + ":" +
+                               std::to_string(options.endpoint.port) + "/" + path_,
+                           options.sas_key_name, options.sas_key, now + std::int64_t{24} * 3600);
   }
 
-  void prepare(std::function<void(std::string)> ready) override {
+  void prepare(std::function<void(const std::string&)> ready) override {
     auto remaining = std::make_shared<int>(options_.control_channels);
     auto failed = std::make_shared<bool>(false);
     for (int i = 0; i < options_.control_channels; ++i) {
-      open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=listen",
-              {{"ServiceBusAuthorization", token_}},
-              [this, remaining, failed, ready](std::shared_ptr<WsConn> conn, std::string error) {
-                if (!error.empty() && !*failed) {
-                  *failed = true;
-                  ready("listener control channel: " + error);
-                  return;
-                }
-                if (conn) {
-                  conn->on_message = [this](std::uint8_t, std::string_view text, std::size_t) {
-                    on_control(text);
-                  };
-                  conn->start();
-                  controls_.push_back(std::move(conn));
-                }
-                if (--*remaining == 0 && !*failed) ready({});
-              });
+      open_ws(
+          io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=listen",
+          {{"ServiceBusAuthorization", token_}},
+          [this, remaining, failed, ready](std::shared_ptr<WsConn> conn, const std::string& error) {
+            if (!error.empty() && !*failed) {
+              *failed = true;
+              ready("listener control channel: " + error);
+              return;
+            }
+            if (conn) {
+              conn->on_message = [this](std::uint8_t, std::string_view text, std::size_t) {
+                on_control(text);
+              };
+              conn->start();
+              controls_.push_back(std::move(conn));
+            }
+            if (--*remaining == 0 && !*failed) ready({});
+          });
     }
   }
 
@@ -119,7 +121,7 @@ class HybridTarget : public Target {
     slot.done = std::move(done);
     open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=connect&sb-hc-id=" + id,
             {{"ServiceBusAuthorization", token_}},
-            [this, id](std::shared_ptr<WsConn> conn, std::string error) {
+            [this, id](std::shared_ptr<WsConn> conn, const std::string& error) {
               auto it = pending_.find(id);
               if (it == pending_.end()) return;
               if (!error.empty()) return fail(it, "sender: " + error);
@@ -159,7 +161,7 @@ class HybridTarget : public Target {
         std::string(url->encoded_path()) + "?" + std::string(url->encoded_query());
     const std::string key = it->first;
     open_ws(io_, options_.endpoint, target, {},
-            [this, key](std::shared_ptr<WsConn> conn, std::string error) {
+            [this, key](std::shared_ptr<WsConn> conn, const std::string& error) {
               auto found = pending_.find(key);
               if (found == pending_.end()) return;
               if (!error.empty()) return fail(found, "listener accept: " + error);
@@ -176,12 +178,12 @@ class HybridTarget : public Target {
     done(std::move(pair), {});
   }
 
-  void fail(Iterator it, std::string error) {
+  void fail(Iterator it, const std::string& error) {
     auto done = std::move(it->second.done);
     if (it->second.sender) it->second.sender->abort();
     if (it->second.listener) it->second.listener->abort();
     pending_.erase(it);
-    done({}, std::move(error));
+    done({}, error);
   }
 
   asio::io_context& io_;
@@ -205,18 +207,18 @@ class LocalfirstTarget : public Target {
     const std::string n = tag_ + "-" + std::to_string(next_id_++);
     const std::string x = "x" + n, y = "y" + n, doc = "d" + n;
     open_ws(io_, to_, "/connection/" + x + "/" + y + "/" + doc, {},
-            [this, x, y, doc, done = std::move(done)](std::shared_ptr<WsConn> first,
-                                                      std::string error) mutable {
+            [this, x, y, doc, done = std::move(done)](const std::shared_ptr<WsConn>& first,
+                                                      const std::string& error) mutable {
               if (!error.empty()) return done({}, "first pipe: " + error);
-              open_ws(
-                  io_, to_, "/connection/" + y + "/" + x + "/" + doc, {},
-                  [first, done = std::move(done)](std::shared_ptr<WsConn> second, std::string e) {
-                    if (!e.empty()) {
-                      first->abort();
-                      return done({}, "second pipe: " + e);
-                    }
-                    done(Pair{std::move(second), first}, {});
-                  });
+              open_ws(io_, to_, "/connection/" + y + "/" + x + "/" + doc, {},
+                      [first, done = std::move(done)](std::shared_ptr<WsConn> second,
+                                                      const std::string& e) {
+                        if (!e.empty()) {
+                          first->abort();
+                          return done({}, "second pipe: " + e);
+                        }
+                        done(Pair{std::move(second), first}, {});
+                      });
             });
   }
 

@@ -25,8 +25,9 @@ struct Pair {
 // The load a pair will carry: the direct server picks its behaviour from it.
 enum class Purpose { kEcho, kBulk };
 
-using PairDone = std::function<void(Pair pair, std::string error)>;  // error empty on success
-using OpenDone = std::function<void(std::shared_ptr<WsConn> conn, std::string error)>;
+using PairDone =
+    std::function<void(Pair pair, const std::string& error)>;  // error empty on success
+using OpenDone = std::function<void(std::shared_ptr<WsConn> conn, const std::string& error)>;
 
 // Upgrades a connection to `target` and wraps it (not started: set callbacks, then start()).
 void open_ws(asio::io_context& io, const Endpoint& to, std::string target, Headers headers,
@@ -50,7 +51,7 @@ class Target {
   virtual ~Target() = default;
   // Opens whatever the target needs before pairs (control channels); `ready` gets an error text
   // or an empty string.
-  virtual void prepare(std::function<void(std::string error)> ready) { ready({}); }
+  virtual void prepare(std::function<void(const std::string& error)> ready) { ready({}); }
   virtual void open_pair(Purpose purpose, PairDone done) = 0;
   // Closes what prepare() opened.
   virtual void stop() {}
