@@ -104,6 +104,29 @@ void abort_all(std::vector<Pair>& pairs) {
   }
 }
 
+// One load's loop, its target (prepared) and its pairs; on the way out the pairs are dropped,
+// the target stopped and what is ready run, so nothing outlives the loop.
+struct Session {
+  Session(const LoadSpec& spec, int pair_count, Purpose purpose, int parallel = 64)
+      : target(make_target(io, spec.target)) {
+    prepare(io, *target);
+    pairs = open_pairs(io, *target, pair_count, purpose, parallel);
+  }
+  ~Session() {
+    abort_all(pairs);
+    target->stop();
+    settle(io);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  asio::io_context io{1};
+  // The loop waits for the clock, never for work.
+  asio::executor_work_guard<asio::io_context::executor_type> busy = asio::make_work_guard(io);
+  std::unique_ptr<Target> target;
+  std::vector<Pair> pairs;
+};
+
 void echo_on(const std::shared_ptr<WsConn>& conn) {
   WsConn* raw = conn.get();
   conn->on_message = [raw](std::uint8_t opcode, std::string_view payload, std::size_t) {
@@ -187,11 +210,9 @@ void keep_sending(WsConn& conn, std::size_t size) {
 }
 
 Metrics run_bulk(const LoadSpec& spec) {
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
-  auto pairs = open_pairs(io, *target, 1, Purpose::kBulk);
+  Session session(spec, 1, Purpose::kBulk);
+  auto& io = session.io;
+  auto& pairs = session.pairs;
   Pair& p = pairs.front();
   for (auto* c : {p.a.get(), p.b.get()}) {
     if (!c) continue;
@@ -206,20 +227,15 @@ Metrics run_bulk(const LoadSpec& spec) {
   std::uint64_t from = 0, to = 0;
   const Window w = measure(
       io, spec, [&] { from = moved(); }, [&] { to = moved(); });
-  abort_all(pairs);
-  target->stop();
-  settle(io);
   Metrics m{{"mb_per_s", static_cast<double>(to - from) / 1e6 / w.seconds}};
   add_cpu(m, w);
   return m;
 }
 
 Metrics run_messages(const LoadSpec& spec) {
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
-  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho);
+  Session session(spec, spec.pairs, Purpose::kEcho);
+  auto& io = session.io;
+  auto& pairs = session.pairs;
   std::uint64_t echoes = 0;
   const std::string& payload = payload_of(spec.size);
   for (auto& p : pairs) {
@@ -239,9 +255,6 @@ Metrics run_messages(const LoadSpec& spec) {
   std::uint64_t from = 0, to = 0;
   const Window w = measure(
       io, spec, [&] { from = echoes; }, [&] { to = echoes; });
-  abort_all(pairs);
-  target->stop();
-  settle(io);
   const double per_s = static_cast<double>(to - from) / w.seconds;
   // Through a relay each echo is two relayed messages; the direct server handles each once.
   const double relayed = spec.target.kind == TargetKind::kDirect ? per_s : 2 * per_s;
@@ -306,10 +319,9 @@ Metrics run_setups(asio::io_context& io, const LoadSpec& spec, const SetupFn& be
 }  // namespace
 
 Metrics run_rendezvous(const LoadSpec& spec) {
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
+  Session session(spec, 0, Purpose::kEcho);
+  auto& io = session.io;
+  auto& target = session.target;
   // One pair: a sends a byte, b echoes it, a closes; done once both legs have closed.
   const SetupFn one_pair = [&](std::function<void(const std::string&)> done) {
     target->open_pair(Purpose::kEcho, [done](const Pair& pair, const std::string& error) {
@@ -336,19 +348,14 @@ Metrics run_rendezvous(const LoadSpec& spec) {
       a->send(ws::kBinary, "x", 1);
     });
   };
-  Metrics m = run_setups(io, spec, one_pair, "pairs");
-  target->stop();
-  settle(io);
-  return m;
+  return run_setups(io, spec, one_pair, "pairs");
 }
 
 Metrics run_latency(const LoadSpec& spec) {
   if (spec.rate <= 0) throw std::invalid_argument("latency needs a rate");
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
-  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho);
+  Session session(spec, spec.pairs, Purpose::kEcho);
+  auto& io = session.io;
+  auto& pairs = session.pairs;
   Histogram latency;
   std::int64_t window_start = INT64_MAX, window_end = INT64_MAX;
   std::uint64_t sent = 0, received = 0;
@@ -414,9 +421,6 @@ Metrics run_latency(const LoadSpec& spec) {
   sending = false;
   spin_for(0.3);  // replies still in flight
   const Window w = between(a, b);
-  abort_all(pairs);
-  target->stop();
-  settle(io);
   const auto us = [&](double q) { return static_cast<double>(latency.quantile(q)) / 1e3; };
   Metrics m{{"offered_per_s", spec.rate},
             {"answered_per_s", static_cast<double>(received) / w.seconds},
@@ -532,11 +536,9 @@ Metrics run_localfirst_pairing(const LoadSpec& spec) {
 }
 
 int run_idle_client(const LoadSpec& spec) {
-  asio::io_context io(1);
-  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
-  auto target = make_target(io, spec.target);
-  prepare(io, *target);
-  auto pairs = open_pairs(io, *target, spec.pairs, Purpose::kEcho, 128);
+  Session session(spec, spec.pairs, Purpose::kEcho, 128);
+  auto& io = session.io;
+  auto& pairs = session.pairs;
   int answered = 0;
   for (auto& p : pairs) {
     p.a->on_message = [&](std::uint8_t, std::string_view, std::size_t) { ++answered; };
@@ -564,9 +566,6 @@ int run_idle_client(const LoadSpec& spec) {
   };
   wait_input();
   io.run();
-  abort_all(pairs);
-  target->stop();
-  settle(io);
   return 0;
 }
 
