@@ -12,10 +12,10 @@
 #include <fstream>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
+#include "bench/harness/stats.hpp"
 #include "core/encoding.hpp"
 
 namespace switchboard::bench {
@@ -99,13 +99,6 @@ std::string random_key() {
   return core::base64_encode(bytes, sizeof bytes);
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
@@ -147,7 +140,7 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
   const std::string& log = log_;
   // Appended to: a log keeps every server of its kind that the run started.
   const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  const std::size_t start = read_all(log).size();
+  const std::size_t start = read_text_file(log).size();
   pid_ = spawn(argv, -1, fd, fd);
   remember(pid_);
   close(fd);
@@ -156,7 +149,7 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch match;
-    const std::string all = read_all(log);
+    const std::string all = read_text_file(log);
     const std::string text = all.size() > start ? all.substr(start) : std::string();
     if (std::regex_search(text, match, listening)) {
       endpoint_.host = match[1];

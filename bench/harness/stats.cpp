@@ -28,14 +28,14 @@ std::uint64_t midpoint_of(std::size_t index) {
   return (top << shift) + ((std::uint64_t{1} << shift) >> 1);
 }
 
-std::string read_file(const std::string& path) {
+}  // namespace
+
+std::string read_text_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
 }
-
-}  // namespace
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -61,7 +61,7 @@ std::uint64_t Histogram::quantile(double q) const {
 }
 
 double process_cpu_seconds(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream fields(stat.substr(close + 2));
@@ -85,7 +85,7 @@ double own_cpu_seconds() {
 }
 
 long long process_rss_bytes(pid_t pid) {
-  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::istringstream status(read_text_file("/proc/" + std::to_string(pid) + "/status"));
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
@@ -94,7 +94,7 @@ long long process_rss_bytes(pid_t pid) {
 }
 
 long long process_open_file_limit(pid_t pid) {
-  std::istringstream limits(read_file("/proc/" + std::to_string(pid) + "/limits"));
+  std::istringstream limits(read_text_file("/proc/" + std::to_string(pid) + "/limits"));
   std::string line;
   while (std::getline(limits, line)) {
     if (line.rfind("Max open files", 0) == 0) return std::stoll(line.substr(26));

@@ -30,6 +30,9 @@ class Histogram {
   std::uint64_t max_ = 0;
 };
 
+// A whole file, or empty if it cannot be read.
+std::string read_text_file(const std::string& path);
+
 // utime + stime of a process, in seconds; -1 if it cannot be read.
 double process_cpu_seconds(pid_t pid);
 // CPU time of the calling process, in seconds.
