@@ -10,7 +10,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <msgpack.hpp>
 
 #include "bench/harness/stats.hpp"

@@ -246,6 +246,12 @@ class Suite {
          value, fmt::format(">= {}", at_least), value >= at_least});
   }
 
+  // Switchboard's Hybrid Connections and the direct server, the pair most scenarios compare.
+  static std::vector<std::pair<ServerProcess*, TargetKind>> against_direct(ServerProcess& ours,
+                                                                           ServerProcess& direct) {
+    return {{&ours, TargetKind::kHybrid}, {&direct, TargetKind::kDirect}};
+  }
+
   void bulk(ScenarioResult& r) {
     r.columns = {"mb_per_s", "server_cpu_share", "generator_cpu_share"};
     r.notes.push_back(
@@ -255,8 +261,7 @@ class Suite {
     ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     std::vector<Job> jobs;
-    for (auto [server, target] :
-         {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+    for (auto [server, target] : against_direct(ours, direct)) {
       auto spec = spec_for(*server, target);
       spec.size = kBulkMessage;
       jobs.push_back({&add_point(r, *server, target_kind_name(target), "1 pair", 1), spec, run_bulk,
@@ -278,8 +283,7 @@ class Suite {
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     for (int pairs : pair_counts()) {
       std::vector<Job> jobs;
-      for (auto [server, target] :
-           {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+      for (auto [server, target] : against_direct(ours, direct)) {
         auto spec = spec_for(*server, target);
         spec.pairs = pairs;
         jobs.push_back({&add_point(r, *server, target_kind_name(target),
@@ -351,8 +355,7 @@ class Suite {
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     for (double share : load_shares()) {
       std::vector<Job> jobs;
-      for (auto [server, target] :
-           {std::pair{&ours, TargetKind::kHybrid}, std::pair{&direct, TargetKind::kDirect}}) {
+      for (auto [server, target] : against_direct(ours, direct)) {
         auto spec = spec_for(*server, target);
         spec.pairs = latency_pairs();
         spec.rate = std::max(1.0, std::round(max_rate * share));

@@ -120,14 +120,7 @@ class HybridTarget : public Target {
     auto& slot = pending_[id];
     slot.done = std::move(done);
     open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=connect&sb-hc-id=" + id,
-            {{"ServiceBusAuthorization", token_}},
-            [this, id](std::shared_ptr<WsConn> conn, const std::string& error) {
-              auto it = pending_.find(id);
-              if (it == pending_.end()) return;
-              if (!error.empty()) return fail(it, "sender: " + error);
-              it->second.sender = std::move(conn);
-              complete(it);
-            });
+            {{"ServiceBusAuthorization", token_}}, leg_arrived(id, &PendingPair::sender, "sender"));
   }
 
   void stop() override {
@@ -159,15 +152,21 @@ class HybridTarget : public Target {
     if (!url) return fail(it, "unparsable accept address");
     const std::string target =
         std::string(url->encoded_path()) + "?" + std::string(url->encoded_query());
-    const std::string key = it->first;
     open_ws(io_, options_.endpoint, target, {},
-            [this, key](std::shared_ptr<WsConn> conn, const std::string& error) {
-              auto found = pending_.find(key);
-              if (found == pending_.end()) return;
-              if (!error.empty()) return fail(found, "listener accept: " + error);
-              found->second.listener = std::move(conn);
-              complete(found);
-            });
+            leg_arrived(it->first, &PendingPair::listener, "listener accept"));
+  }
+
+  // What to do when one leg of pending pair `id` is upgraded (or failed): keep it in `leg`, and
+  // hand the pair out once both are there.
+  OpenDone leg_arrived(const std::string& id, std::shared_ptr<WsConn> PendingPair::*leg,
+                       const char* what) {
+    return [this, id, leg, what](std::shared_ptr<WsConn> conn, const std::string& error) {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      if (!error.empty()) return fail(it, std::string(what) + ": " + error);
+      it->second.*leg = std::move(conn);
+      complete(it);
+    };
   }
 
   void complete(Iterator it) {
