@@ -32,37 +32,30 @@ WsConn::~WsConn() {
 
 void WsConn::start() {
   if (leftover_.empty()) {
-    arm_read();
+    arm(Socket::wait_read);
   } else {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
   }
 }
 
-void WsConn::arm_read() {
-  if (read_armed_ || gone_) return;
-  read_armed_ = true;
-  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-    self->read_armed_ = false;
+// Waits until the socket is readable or writable, at most one wait of each kind at a time.
+void WsConn::arm(Socket::wait_type type) {
+  const bool reading = type == Socket::wait_read;
+  bool& armed = reading ? read_armed_ : write_armed_;
+  if (armed || gone_) return;
+  armed = true;
+  socket_.async_wait(type, [self = shared_from_this(), reading](boost::system::error_code ec) {
+    (reading ? self->read_armed_ : self->write_armed_) = false;
     if (self->gone_) return;
     if (ec) {
       self->finish(1006);
       return;
     }
-    self->on_readable();
-  });
-}
-
-void WsConn::arm_write() {
-  if (write_armed_ || gone_) return;
-  write_armed_ = true;
-  socket_.async_wait(Socket::wait_write, [self = shared_from_this()](boost::system::error_code ec) {
-    self->write_armed_ = false;
-    if (self->gone_) return;
-    if (ec) {
-      self->finish(1006);
-      return;
+    if (reading) {
+      self->on_readable();
+    } else {
+      self->flush();
     }
-    self->on_writable();
   });
 }
 
@@ -91,7 +84,7 @@ void WsConn::on_readable() {
   if (gone_) return;
   if (!corked_) flush();
   if (emptied) {
-    arm_read();
+    arm(Socket::wait_read);
   } else {
     // Eight reads in a row: let the thread's other connections run, then read on.
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
@@ -207,10 +200,6 @@ void WsConn::close(std::uint16_t code) {
   send(ws::kClose, payload, 2);
 }
 
-void WsConn::on_writable() {
-  flush();
-}
-
 void WsConn::flush() {
   if (flushing_) return;
   flushing_ = true;
@@ -225,7 +214,7 @@ void WsConn::flush() {
           out_head_ = 0;
         }
         flushing_ = false;
-        arm_write();
+        arm(Socket::wait_write);
         return;
       }
       if (ec) {

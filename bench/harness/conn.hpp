@@ -59,10 +59,8 @@ class WsConn : public std::enable_shared_from_this<WsConn> {
   std::uint64_t bytes_written() const { return bytes_out_; }  // bytes the kernel took
 
  private:
-  void arm_read();
-  void arm_write();
+  void arm(Socket::wait_type type);
   void on_readable();
-  void on_writable();
   void consume(const std::uint8_t* p, std::size_t n);
   void on_frame_end();
   void flush();
