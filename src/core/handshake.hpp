@@ -16,6 +16,7 @@
 namespace switchboard::core {
 
 struct Services;
+struct RequestParser;  // Beast's parser, kept for the body of a plain request (http_body.hpp)
 
 class Handshake : public std::enable_shared_from_this<Handshake> {
  public:
@@ -35,6 +36,11 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
   RequestHead request;
   std::string leftover;  // bytes read after the request head
   bool secure = false;   // arrived over TLS
+  // The parser that read the head, when the request is not an upgrade: its body comes next.
+  std::shared_ptr<RequestParser> parser;
+  // A kept-alive connection waiting for its next request: it may stay idle for
+  // keepalive_timeout and is closed silently if nothing arrives.
+  bool idle_wait = false;
 };
 
 // Whether a refusal is the client's fault (counts toward the per-source failure delay).
@@ -50,6 +56,9 @@ struct Response {
 
 // Answers with a plain HTTP response and closes the connection; failures are held back per source.
 void refuse(std::shared_ptr<Handshake> handshake, Response refusal, Blame blame = Blame::kClient);
+// Writes `bytes`, then shuts the sending side and closes once the client has hung up (or after
+// two seconds).
+void send_and_close(std::shared_ptr<Handshake> handshake, std::string bytes);
 // Answers a plain request that succeeded (status page, status API) and closes the connection.
 void respond(std::shared_ptr<Handshake> handshake, Response response);
 
@@ -69,8 +78,8 @@ std::string_view standard_reason(int status);
 void switch_protocols(std::shared_ptr<Handshake> handshake, std::string_view protocol,
                       std::function<void(bool)> done);
 
-// Reads a request head from a newly accepted connection, then calls `route` (or refuses: 400,
-// 408, 431).
+// Reads a request head (after any bytes already in `leftover`), then calls `route` (or refuses:
+// 400, 408, 431).
 using RouteFn = std::function<void(std::shared_ptr<Handshake>)>;
 void read_request_head(std::shared_ptr<Handshake> handshake, RouteFn route);
 

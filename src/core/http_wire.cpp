@@ -1,8 +1,10 @@
-// The one translation unit that includes Boost.Beast: request heads in, response heads out.
+// The one translation unit that includes Boost.Beast: request heads and bodies in, response heads
+// out.
 #include <openssl/sha.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <sstream>
@@ -11,11 +13,22 @@
 
 #include "core/encoding.hpp"
 #include "core/handshake.hpp"
+#include "core/http_body.hpp"
 #include "core/services.hpp"
 
 namespace switchboard::core {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+
+// The parser that read a plain request's head, switched to a body type that decodes into caller
+// buffers. Bodies of any size are streamed, so Beast's default body limit is lifted.
+struct RequestParser {
+  explicit RequestParser(http::request_parser<http::empty_body>&& head) : parser(std::move(head)) {
+    parser.body_limit(boost::none);
+    parser.eager(true);
+  }
+  http::request_parser<http::buffer_body> parser;
+};
 
 namespace {
 
@@ -24,10 +37,19 @@ class HeadReader : public std::enable_shared_from_this<HeadReader> {
   HeadReader(std::shared_ptr<Handshake> handshake, RouteFn route)
       : handshake_(std::move(handshake)), route_(std::move(route)), timer_(handshake_->context) {
     parser_.header_limit(static_cast<std::uint32_t>(handshake_->services.limits.max_header_bytes));
+    auto& leftover = handshake_->leftover;  // a pipelined request on a kept-alive connection
+    if (!leftover.empty()) {
+      const auto n =
+          boost::asio::buffer_copy(buffer_.prepare(leftover.size()), boost::asio::buffer(leftover));
+      buffer_.commit(n);
+      leftover.clear();
+    }
   }
 
   void run() {
-    timer_.expires_after(handshake_->services.limits.handshake_timeout);
+    const auto& limits = handshake_->services.limits;
+    timer_.expires_after(handshake_->idle_wait ? limits.keepalive_timeout
+                                               : limits.handshake_timeout);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) {
         self->timed_out_ = true;
@@ -44,6 +66,11 @@ class HeadReader : public std::enable_shared_from_this<HeadReader> {
  private:
   void on_read(boost::system::error_code ec) {
     timer_.cancel();
+    if (timed_out_ && handshake_->idle_wait && buffer_.size() == 0 && !parser_.got_some()) {
+      boost::system::error_code ignored;  // an idle kept-alive connection: nothing to answer
+      handshake_->socket.close(ignored);
+      return;
+    }
     if (timed_out_) {
       refuse(handshake_, {408, "Request Timeout: the request head did not arrive in time."});
       return;
@@ -71,6 +98,10 @@ class HeadReader : public std::enable_shared_from_this<HeadReader> {
     }
     const auto leftover = buffer_.data();
     handshake_->leftover.assign(static_cast<const char*>(leftover.data()), leftover.size());
+    handshake_->idle_wait = false;
+    if (!request.is_websocket_upgrade()) {
+      handshake_->parser = std::make_shared<RequestParser>(std::move(parser_));
+    }
     route_(std::move(handshake_));
   }
 
@@ -147,6 +178,10 @@ bool valid_client_key(std::string_view key) {
 
 }  // namespace
 
+void send_and_close(std::shared_ptr<Handshake> handshake, std::string bytes) {
+  finish(std::move(handshake), std::make_shared<std::string>(std::move(bytes)));
+}
+
 void read_request_head(std::shared_ptr<Handshake> handshake, RouteFn route) {
   std::make_shared<HeadReader>(std::move(handshake), std::move(route))->run();
 }
@@ -202,6 +237,112 @@ void refuse(std::shared_ptr<Handshake> handshake, Response refusal, Blame blame)
       [handshake = std::move(handshake), bytes, timer](boost::system::error_code) mutable {
         finish(std::move(handshake), std::move(bytes));
       });
+}
+
+BodyDecoder::BodyDecoder(Handshake& handshake) : parser_(std::move(handshake.parser)) {
+  if (!handshake.leftover.empty()) {
+    input_ = std::move(handshake.leftover);
+    handshake.leftover.clear();
+  }
+}
+
+BodyDecoder::~BodyDecoder() = default;
+
+bool BodyDecoder::chunked() const {
+  return parser_ && parser_->parser.chunked();
+}
+
+std::optional<std::uint64_t> BodyDecoder::content_length() const {
+  if (!parser_) return std::nullopt;
+  const auto length = parser_->parser.content_length();
+  return length ? std::optional<std::uint64_t>(*length) : std::nullopt;
+}
+
+bool BodyDecoder::has_body() const {
+  return chunked() || content_length().value_or(0) > 0;
+}
+
+bool BodyDecoder::keep_alive() const {
+  return parser_ && parser_->parser.keep_alive();
+}
+
+bool BodyDecoder::done() const {
+  return !parser_ || parser_->parser.is_done();
+}
+
+void BodyDecoder::push(const std::uint8_t* data, std::size_t n) {
+  if (input_head_ > 0 && input_head_ == input_.size()) {
+    input_.clear();
+    input_head_ = 0;
+  }
+  input_.append(reinterpret_cast<const char*>(data), n);
+}
+
+std::size_t BodyDecoder::pull(std::uint8_t* out, std::size_t capacity) {
+  if (done() || failed_) return 0;
+  auto& p = parser_->parser;
+  std::size_t produced = 0;
+  while (produced < capacity && !p.is_done() && input_head_ < input_.size()) {
+    auto& body = p.get().body();
+    body.data = out + produced;
+    body.size = capacity - produced;
+    body.more = true;
+    boost::beast::error_code ec;
+    const std::size_t used =
+        p.put(boost::asio::buffer(input_.data() + input_head_, input_.size() - input_head_), ec);
+    input_head_ += used;
+    produced += (capacity - produced) - body.size;
+    if (ec == http::error::need_buffer) break;  // `out` is full
+    if (ec == http::error::need_more) break;    // a chunk header is incomplete
+    if (ec) {
+      spdlog::debug("bad request body: {}", ec.message());
+      failed_ = true;
+      break;
+    }
+    if (used == 0) break;
+  }
+  if (input_head_ == input_.size()) {
+    input_.clear();
+    input_head_ = 0;
+  } else if (input_head_ > input_.size() / 2) {
+    input_.erase(0, input_head_);
+    input_head_ = 0;
+  }
+  return produced;
+}
+
+std::string BodyDecoder::take_rest() {
+  std::string rest = input_.substr(input_head_);
+  input_.clear();
+  input_head_ = 0;
+  return rest;
+}
+
+std::string render_response_head(int status, std::string_view reason,
+                                 const std::vector<Header>& headers) {
+  http::response_header<> head;
+  head.result(static_cast<unsigned>(status));
+  head.version(11);
+  head.reason(reason.empty() ? standard_reason(status) : reason);
+  for (const auto& header : headers) head.insert(header.name, header.value);
+  std::ostringstream out;
+  out << head;
+  return out.str();
+}
+
+void append_chunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;  // an empty chunk would end the body
+  out += beast::buffers_to_string(http::chunk_header{data.size()});
+  out += data;
+  out += beast::buffers_to_string(http::chunk_crlf{});
+}
+
+std::string_view last_chunk() {
+  return "0\r\n\r\n";
+}
+
+std::string_view continue_response() {
+  return "HTTP/1.1 100 Continue\r\n\r\n";
 }
 
 UpgradeCheck check_websocket_upgrade(const RequestHead& request) {

@@ -27,6 +27,7 @@ struct Limits {
   Duration ping_interval = 30s;
   unsigned ping_misses = 3;
   Duration close_timeout = 10s;
+  Duration keepalive_timeout = 60s;  // idle time between requests on a kept-alive connection
 };
 
 }  // namespace switchboard::core

@@ -129,21 +129,37 @@ void WsChannel::arm_write() {
         break;
       case Outbox::Result::kDone:
         self->shut_if_done();
+        if (self->on_drained) self->on_drained();
         break;
     }
     self->note_backlog();
   });
 }
 
+void WsChannel::resume_reading() {
+  consumer_paused_ = false;
+  if (read_armed_ || gone_ || read_paused_) return;
+  read_armed_ = true;
+  asio::post(context_, [self = shared_from_this()] { self->on_readable(); });
+}
+
 void WsChannel::on_readable() {
   read_armed_ = false;
   for (int round = 0; round < 4; ++round) {
-    if (gone_) return;
+    if (gone_ || consumer_paused_) return;  // resume_reading() comes back here
     if (outbox_.pending() >= limits_.control_buffer_high_water) {
       read_paused_ = true;  // resumed by note_backlog once the peer reads again
       return;
     }
     std::uint8_t* buf = thread_buffer();
+    if (carry_ready_) {  // input left over by a pause: process it before reading more
+      carry_ready_ = false;
+      const std::size_t size = carry_.size();
+      std::memcpy(buf, carry_.data(), size);
+      carry_.clear();
+      if (!process(buf, size)) return;
+      continue;
+    }
     const std::size_t carried = carry_.size();
     std::size_t n = 0;
     switch (read_available(socket_, leftover_, buf + carried, kReadSize, n)) {
@@ -172,15 +188,26 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
     if (frame_remaining_ > 0) {
       const auto k =
           static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, total - in));
-      if (!close_received_) {
+      const bool streamed = streaming();
+      if (streamed && !close_received_) {
+        ws::unmask_copy(buf + in, buf + in, k, frame_.mask, mask_offset_);
+      } else if (!close_received_) {
         const std::size_t at = message_.size();
         message_.resize(at + k);
         ws::unmask_copy(reinterpret_cast<std::uint8_t*>(message_.data()) + at, buf + in, k,
                         frame_.mask, mask_offset_);
       }
+      const std::uint8_t* piece = buf + in;
       in += k;
       frame_remaining_ -= k;
       mask_offset_ += k;
+      if (streamed && !close_received_) {
+        const bool last = frame_remaining_ == 0 && frame_.fin;
+        if (last) in_message_ = false;
+        if (!closing_) on_fragment_({piece, k}, last);
+        if (consumer_paused_) break;
+        continue;
+      }
     } else {
       const auto parsed = ws::parse_header({buf + in, total - in}, frame_);
       if (parsed.status == ws::HeaderStatus::kIncomplete) break;
@@ -226,7 +253,7 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
         message_text_ = frame_.opcode == ws::kText;
         message_.clear();
       }
-      if (message_.size() + frame_.payload_length > max_message_) {
+      if (!streaming() && message_.size() + frame_.payload_length > max_message_) {
         protocol_error(1009, "Message too big.");
         return false;
       }
@@ -235,7 +262,13 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
       in += frame_.header_size;
     }
     if (frame_remaining_ == 0 && in_message_ && frame_.fin && !ws::is_control(frame_.opcode)) {
+      const bool streamed = streaming();
       in_message_ = false;
+      if (streamed) {  // an empty last frame: its payload branch never ran
+        if (!closing_) on_fragment_({}, true);
+        if (consumer_paused_) break;
+        continue;
+      }
       if (message_text_ && !ws::valid_utf8(message_)) {
         protocol_error(1007, "Invalid UTF-8 in a text message.");
         return false;
@@ -245,7 +278,10 @@ bool WsChannel::process(std::uint8_t* buf, std::size_t total) {
       if (message_.capacity() > kReadSize) std::string().swap(message_);
     }
   }
-  if (!gone_) carry_.assign(reinterpret_cast<const char*>(buf) + in, total - in);
+  if (!gone_) {
+    carry_.assign(reinterpret_cast<const char*>(buf) + in, total - in);
+    carry_ready_ = consumer_paused_ && in < total;
+  }
   return !gone_;
 }
 
@@ -277,7 +313,11 @@ void WsChannel::end(std::uint16_t code, std::string_view reason) {
   }
   // Released later: end() may run inside on_message_ itself. Releasing it breaks the
   // channel -> handler -> owner -> channel cycle.
-  asio::post(context_, [self = shared_from_this()] { self->on_message_ = nullptr; });
+  asio::post(context_, [self = shared_from_this()] {
+    self->on_message_ = nullptr;
+    self->on_fragment_ = nullptr;
+    self->on_drained = nullptr;
+  });
 }
 
 void WsChannel::shut_if_done() {

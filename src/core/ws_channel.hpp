@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,12 +26,23 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   // Called once when the channel stops being usable: the peer's Close (code, reason), our own
   // close, or 1006 when the connection dropped.
   using EndFn = std::function<void(std::uint16_t code, std::string_view reason)>;
+  // A piece of a streamed binary message as it arrives; `last` ends the message.
+  using FragmentFn = std::function<void(std::span<const std::uint8_t> bytes, bool last)>;
 
   WsChannel(asio::io_context& context, const Limits& limits, Socket socket, std::string leftover,
             std::size_t max_message);
   ~WsChannel();
 
   void start(MessageFn on_message, EndFn on_end);
+  // Binary messages are then handed over piece by piece, with no size limit, instead of whole;
+  // text messages stay whole. Call before start().
+  void stream_binary(FragmentFn on_fragment) { on_fragment_ = std::move(on_fragment); }
+  // Backpressure from whoever consumes the messages: stop reading the socket, and start again.
+  // Safe to call from inside a callback.
+  void pause_reading() { consumer_paused_ = true; }
+  void resume_reading();
+  // Called each time everything sent so far has been taken by the kernel.
+  std::function<void()> on_drained;
   void send_text(std::string_view text);
   void send_binary(std::string_view bytes);
   // Sends raw, already framed bytes as one unit (e.g. a message and its body).
@@ -46,6 +58,8 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   std::string reason_suffix;
 
  private:
+  // Inside a binary message that goes out piece by piece.
+  bool streaming() const { return on_fragment_ && in_message_ && !message_text_; }
   void arm_read();
   void arm_write();
   void on_readable();
@@ -75,6 +89,9 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   bool message_text_ = false;
   bool read_armed_ = false;
   bool read_paused_ = false;  // the peer does not read what we send (e.g. Pongs to a Ping flood)
+  bool consumer_paused_ = false;
+  bool carry_ready_ = false;  // carry_ holds input not yet processed because of a pause
+  FragmentFn on_fragment_;
   std::atomic<std::size_t> backlog_{0};
   bool write_armed_ = false;
   bool closing_ = false;         // a Close was sent

@@ -12,6 +12,8 @@
 
 #include "core/random_id.hpp"
 #include "core/relay_pump.hpp"
+#include "hybrid/http_exchange.hpp"
+#include "hybrid/http_messages.hpp"
 #include "hybrid/listener.hpp"
 #include "hybrid/tracking.hpp"
 
@@ -24,8 +26,6 @@ namespace {
 
 constexpr std::string_view kNoListeners = "There are no listeners connected for the endpoint.";
 constexpr std::string_view kInvalidAddress = "The rendezvous address is not valid.";
-constexpr std::string_view kAllowedListenersHeader = "Microsoft-Relay-AllowedListeners";
-constexpr std::string_view kDisallowedListenersHeader = "Microsoft-Relay-DisallowedListeners";
 
 struct Refused {
   int status;
@@ -61,50 +61,21 @@ std::string host_without_port(std::string_view host) {
   return std::string(host.substr(0, host.find(':')));
 }
 
-// Header bytes >= 0x80 are taken as Latin-1 (protocol section 4.3).
-std::string latin1_to_utf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  for (const char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x80) {
-      out += c;
-    } else {
-      out += static_cast<char>(0xC0 | (b >> 6));
-      out += static_cast<char>(0x80 | (b & 0x3F));
-    }
-  }
-  return out;
-}
-
 bool forwarded_header(std::string_view name) {
   return !core::iequals(name, "ServiceBusAuthorization") &&
          !core::iequals(name, kAllowedListenersHeader) &&
          !core::iequals(name, kDisallowedListenersHeader);
 }
 
-// connectHeaders of section 4.3: every header but the token and targeting ones, names as
-// received, repeated names joined with ", " under the first spelling. Also collects the offered
-// sub-protocols.
+// connectHeaders of section 4.3: every header but the token and targeting ones. Also collects the
+// offered sub-protocols.
 json::object connect_headers_of(const core::RequestHead& head,
                                 std::vector<std::string>& protocols) {
-  json::object headers;
   for (const auto& header : head.headers) {
-    if (!forwarded_header(header.name)) continue;
-    if (core::iequals(header.name, "Sec-WebSocket-Protocol")) {
-      for (auto& p : core::split_comma_list(header.value)) protocols.push_back(std::move(p));
-    }
-    bool joined = false;
-    for (auto& [name, value] : headers) {
-      if (core::iequals(name, header.name)) {
-        value.as_string() = std::string(value.as_string()) + ", " + latin1_to_utf8(header.value);
-        joined = true;
-        break;
-      }
-    }
-    if (!joined) headers[latin1_to_utf8(header.name)] = latin1_to_utf8(header.value);
+    if (!core::iequals(header.name, "Sec-WebSocket-Protocol")) continue;
+    for (auto& p : core::split_comma_list(header.value)) protocols.push_back(std::move(p));
   }
-  return headers;
+  return joined_headers(head.headers, forwarded_header);
 }
 
 }  // namespace
@@ -381,6 +352,9 @@ void Frontend::listen(Request& request) {
             [this, config, path, host](std::string_view token) {
               return authorize(token, config, path, host, auth::kListen);
             },
+            [this](Listener& from, Listener::ControlResponse response) {
+              on_response(from, std::move(response));
+            },
             [this](Listener& gone) { on_listener_gone(gone); });
       });
 }
@@ -478,14 +452,37 @@ Frontend::Dispatch Frontend::dispatch(const std::shared_ptr<HeldSender>& sender,
 
 void Frontend::on_listener_gone(Listener& listener) {
   auto orphans = registry_.remove_listener(listener.identity().entity_key, &listener);
-  for (auto& [id, pending] : orphans) {
+  for (auto& [id, pending] : orphans.accepts) {
     if (auto sender = pending.sender.lock()) {
       asio::post(sender->handshake->context, [sender] { sender->redispatch(); });
     }
   }
+  for (auto& request : orphans.requests) {
+    if (auto exchange = request.exchange.lock()) {
+      asio::post(*request.context, [exchange] { exchange->on_listener_lost(); });
+    }
+  }
+}
+
+void Frontend::on_response(Listener& listener, Listener::ControlResponse response) {
+  auto pending = registry_.claim_response(response.head.request_id, &listener);
+  if (!pending) {
+    spdlog::info("listener {}: ignoring a response for unknown request {}", listener.id(),
+                 response.head.request_id);
+    return;
+  }
+  if (auto exchange = pending->exchange.lock()) {
+    asio::post(*pending->context, [exchange, response = std::move(response)]() mutable {
+      exchange->on_control_response(std::move(response));
+    });
+  }
 }
 
 void Frontend::rendezvous(Request& request) {
+  if (request.params.action == "request") {
+    request_rendezvous(request);
+    return;
+  }
   const std::string id = request.params.id.value_or("");
   auto pending = request.params.action == "accept" ? registry_.claim(id) : std::nullopt;
   auto sender = pending ? pending->sender.lock() : nullptr;
@@ -535,6 +532,106 @@ void Frontend::rendezvous(Request& request) {
                  sender->complete(detached, std::move(leftover), protocol);
                });
   });
+}
+
+// E4 (section 5.3, 5.4): the listener's rendezvous for one HTTP request, moved onto the thread of
+// the sender's exchange. One that comes after its request ended is still accepted and drained.
+void Frontend::request_rendezvous(Request& request) {
+  auto claim = registry_.claim_request_rendezvous(request.params.id.value_or(""));
+  if (claim.kind == Registry::RendezvousFor::kUnknown) {
+    refuse(request, 403, kInvalidAddress, request.raw_path);
+    return;
+  }
+  auto handshake = request.handshake;
+  core::switch_protocols(handshake, {}, [this, handshake, claim = std::move(claim)](bool ok) {
+    if (!ok) return;
+    auto exchange = claim.pending.exchange.lock();
+    if (!exchange) {
+      drain_rendezvous(handshake->context, services_.limits, settings_.body_idle_timeout,
+                       std::move(handshake->socket), std::move(handshake->leftover));
+      return;
+    }
+    auto detached = core::detach(handshake->socket);
+    asio::post(*claim.pending.context,
+               [exchange, detached, leftover = std::move(handshake->leftover)]() mutable {
+                 exchange->on_rendezvous(detached, std::move(leftover));
+               });
+  });
+}
+
+void Frontend::handle_http(std::shared_ptr<Handshake> handshake) {
+  Request request{std::move(handshake), {}, {}, {}};
+  const auto& head = request.handshake->request;
+  request.params = parse_hc_params(head.query());
+  request.host = host_without_port(head.find("Host").value_or(""));
+  const auto path = request_path_of(head.target);
+  request.raw_path = std::string(path.value_or(""));
+  if (head.method == "CONNECT" || head.is_websocket_upgrade() || !path) {
+    refuse(request, 400,
+           "Bad Request: HTTP senders use plain requests to /{entity}; WebSocket senders use "
+           "/$hc/{entity}.",
+           request.raw_path);
+    return;
+  }
+  // Section 5.1, in order.
+  const auto resolved =
+      request.raw_path.empty() ? std::nullopt : registry_.resolve(request.raw_path);
+  if (!resolved) {
+    if (settings_.strict_entities || request.raw_path.empty()) {
+      refuse(request, 404, "Endpoint does not exist.", request.raw_path);
+    } else {
+      refuse(request, 502, kNoListeners, request.raw_path);
+    }
+    return;
+  }
+  // Section 2.6, E6: the token header, else sb-hc-token, else Authorization.
+  const bool needs_token =
+      resolved->config == nullptr || resolved->config->requires_client_authorization;
+  const auto header_token = head.find("ServiceBusAuthorization");
+  const auto authorization = head.find("Authorization");
+  const bool authorization_consumed =
+      needs_token && !header_token && !request.params.token && authorization.has_value();
+  if (needs_token) {
+    std::string token;
+    if (header_token) {
+      token = std::string(*header_token);
+    } else if (request.params.token) {
+      token = *request.params.token;
+    } else if (authorization) {
+      token = std::string(*authorization);
+    }
+    const auto result =
+        authorize(token, resolved->config, request.raw_path, request.host, auth::kSend);
+    if (result.status() != 0) {
+      refuse(request, result.status(), result.reason(), resolved->path);
+      return;
+    }
+  }
+  if (resolved->config != nullptr && !resolved->config->accept_http) {
+    refuse(request, 404, "Endpoint does not accept HTTP requests.", resolved->path);
+    return;
+  }
+  if (registry_.pending_requests() >= settings_.max_pending_requests) {
+    core::refuse(request.handshake,
+                 {503, with_tracking("Service Unavailable: too many HTTP requests in flight.",
+                                     request.host, resolved->path)},
+                 core::Blame::kNone);
+    return;
+  }
+  HttpRoute route;
+  route.entity = *resolved;
+  route.raw_path = request.raw_path;
+  route.host = request.host;
+  route.base_id = request.params.id.value_or("");
+  if (auto allowed = head.find(kAllowedListenersHeader))
+    route.filter.allowed = core::split_comma_list(*allowed);
+  if (auto disallowed = head.find(kDisallowedListenersHeader))
+    route.filter.disallowed = core::split_comma_list(*disallowed);
+  route.request_headers = request_headers_of(head, authorization_consumed);
+  route.request_target = request_target_of(head.target);
+  auto exchange =
+      std::make_shared<HttpExchange>(settings_, registry_, request.handshake, std::move(route));
+  exchange->start();
 }
 
 void Frontend::shutdown() {

@@ -9,6 +9,7 @@
 #include "core/handshake.hpp"
 #include "core/services.hpp"
 #include "hybrid/hc_query.hpp"
+#include "hybrid/listener.hpp"
 #include "hybrid/registry.hpp"
 #include "hybrid/settings.hpp"
 
@@ -23,7 +24,10 @@ class Frontend {
  public:
   Frontend(const Settings& settings, core::Services& services);
 
+  // "/$hc/..." requests: listeners, WebSocket senders and rendezvous (E1-E5).
   void handle(std::shared_ptr<core::Handshake> handshake);
+  // Any other plain request: an HTTP sender (E6, section 5).
+  void handle_http(std::shared_ptr<core::Handshake> handshake);
   // Closes every control channel with 1001 (server shutdown).
   void shutdown();
   const Registry& registry() const { return registry_; }
@@ -37,6 +41,8 @@ class Frontend {
   void listen(Request& request);
   void connect(Request& request);
   void rendezvous(Request& request);
+  void request_rendezvous(Request& request);
+  void on_response(Listener& listener, Listener::ControlResponse response);
   void refuse(Request& request, int status, std::string_view reason, std::string_view entity);
   auth::AuthResult authorize(std::string_view token, const EntityConfig* config,
                              std::string_view request_path, std::string_view host,

@@ -14,10 +14,11 @@ Listener::Listener(asio::io_context& context, Identity identity, std::chrono::se
       expiry_timer_(context) {}
 
 void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expiry, RenewFn renew,
-                     GoneFn gone) {
+                     ResponseFn respond, GoneFn gone) {
   channel_ = std::move(channel);
   expiry_ = expiry;
   renew_ = std::move(renew);
+  respond_ = std::move(respond);
   channel_->reason_suffix = tracking_suffix(identity_.host, identity_.entity_path);
   started_.store(true, std::memory_order_release);
   channel_->start([self = shared_from_this()](
@@ -31,17 +32,21 @@ void Listener::start(std::shared_ptr<core::WsChannel> channel, std::int64_t expi
                     gone(*self);
                   });
   arm_expiry();
-  for (const auto& message : queued_) channel_->send_text(message);
+  for (const auto& frames : queued_) channel_->send_frames(frames);
   queued_.clear();
   if (queued_close_) close_with(queued_close_->first, queued_close_->second);
 }
 
-void Listener::post_message(std::string json) {
-  asio::post(context_, [self = shared_from_this(), json = std::move(json)]() mutable {
+void Listener::post_message(std::string_view json) {
+  post_frames(core::ws::make_data_frame(core::ws::kText, json));
+}
+
+void Listener::post_frames(std::string frames) {
+  asio::post(context_, [self = shared_from_this(), frames = std::move(frames)]() mutable {
     if (self->channel_) {
-      self->channel_->send_text(json);
+      self->channel_->send_frames(frames);
     } else {
-      self->queued_.push_back(std::move(json));
+      self->queued_.push_back(std::move(frames));
     }
   });
 }
@@ -60,14 +65,49 @@ void Listener::close_with(std::uint16_t code, std::string_view reason) {
   channel_->close(code, with_tracking(reason, identity_.host, identity_.entity_path));
 }
 
-void Listener::on_message(bool text, const std::string& payload) {
-  if (!text) return;  // no body is ever expected on a WebSocket-only control channel
+void Listener::on_message(bool text, std::string& payload) {
+  if (!text) {
+    if (awaiting_body_) {
+      auto response = std::move(*awaiting_body_);
+      awaiting_body_.reset();
+      response.body = std::move(payload);
+      respond_(*this, std::move(response));
+    } else if (!payload.empty()) {  // empty ones follow every body:false response of hyco-https
+      spdlog::info("listener {}: ignoring a binary message no response announced", identity_.id);
+    }
+    return;
+  }
+  if (awaiting_body_) {  // section 5.4: a text message where a body was due aborts that response
+    auto response = std::move(*awaiting_body_);
+    awaiting_body_.reset();
+    response.aborted = true;
+    respond_(*this, std::move(response));
+  }
   boost::system::error_code ec;
   const auto value = boost::json::parse(payload, ec);
   const auto* object = value.if_object();
   if (ec || object == nullptr) {
     spdlog::info("listener {}: ignoring a control message that is not a JSON object", identity_.id);
     return;
+  }
+  ControlResponse response;
+  switch (parse_response(*object, response.head)) {
+    case ResponseParse::kOk:
+      if (response.head.body) {
+        awaiting_body_ = std::move(response);
+      } else {
+        respond_(*this, std::move(response));
+      }
+      return;
+    case ResponseParse::kInvalid:
+      response.invalid = true;
+      respond_(*this, std::move(response));
+      return;
+    case ResponseParse::kNoRequestId:
+      spdlog::info("listener {}: ignoring a response without a requestId", identity_.id);
+      return;
+    case ResponseParse::kNotResponse:
+      break;
   }
   const auto* renew = object->if_contains("renewToken");
   if (renew == nullptr || !renew->is_object()) {

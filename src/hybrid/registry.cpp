@@ -103,9 +103,8 @@ Registry::AddResult Registry::add_listener(const std::string& key, std::string_v
   return AddResult::kAdded;
 }
 
-std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(
-    const std::string& key, const Listener* listener) {
-  std::vector<std::pair<std::string, PendingAccept>> orphans;
+Registry::Orphans Registry::remove_listener(const std::string& key, const Listener* listener) {
+  Orphans orphans;
   std::lock_guard lock(mutex_);
   const auto found = entities_.find(key);
   if (found != entities_.end()) {
@@ -115,11 +114,16 @@ std::vector<std::pair<std::string, PendingAccept>> Registry::remove_listener(
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.listener.get() == listener) {
-      orphans.emplace_back(it->first, std::move(it->second));
+      orphans.accepts.emplace_back(it->first, std::move(it->second));
       it = pending_.erase(it);
     } else {
       ++it;
     }
+  }
+  for (auto& [id, request] : requests_) {
+    if (request.listener != listener || request.responded || request.rendezvous) continue;
+    request.responded = true;  // it can no longer be answered
+    orphans.requests.push_back(request);
   }
   return orphans;
 }
@@ -166,6 +170,65 @@ std::optional<PendingAccept> Registry::claim(const std::string& id) {
   PendingAccept pending = std::move(found->second);
   pending_.erase(found);
   return pending;
+}
+
+bool Registry::add_request(const std::string& id, PendingRequest pending) {
+  std::lock_guard lock(mutex_);
+  if (!pending.listener->open()) return false;
+  requests_[id] = std::move(pending);
+  return true;
+}
+
+std::optional<PendingRequest> Registry::claim_response(const std::string& id,
+                                                       const Listener* listener) {
+  std::lock_guard lock(mutex_);
+  const auto found = requests_.find(id);
+  if (found == requests_.end() || found->second.responded) return std::nullopt;
+  if (listener != nullptr && found->second.listener != listener) return std::nullopt;
+  found->second.responded = true;
+  return found->second;
+}
+
+Registry::RendezvousClaim Registry::claim_request_rendezvous(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  const auto found = requests_.find(id);
+  if (found != requests_.end()) {
+    if (found->second.rendezvous) return {};
+    found->second.rendezvous = true;
+    return {RendezvousFor::kLive, found->second};
+  }
+  const auto tomb = tombstones_.find(id);
+  if (tomb != tombstones_.end() && tomb->second > std::chrono::steady_clock::now()) {
+    tombstones_.erase(tomb);  // one late rendezvous per request
+    return {RendezvousFor::kFinished, {}};
+  }
+  return {};
+}
+
+void Registry::finish_request(const std::string& id, bool tombstone) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  const auto found = requests_.find(id);
+  if (found == requests_.end()) return;
+  const bool rendezvous_seen = found->second.rendezvous;
+  requests_.erase(found);
+  while (!tombstone_order_.empty() &&
+         (tombstone_order_.front().first <= now ||
+          tombstone_order_.size() >= std::max<std::size_t>(settings_.max_pending_requests, 1))) {
+    const auto it = tombstones_.find(tombstone_order_.front().second);
+    if (it != tombstones_.end() && it->second == tombstone_order_.front().first)
+      tombstones_.erase(it);
+    tombstone_order_.pop_front();
+  }
+  if (!tombstone || rendezvous_seen) return;
+  const auto until = now + settings_.tombstone_ttl;
+  tombstones_[id] = until;
+  tombstone_order_.emplace_back(until, id);
+}
+
+std::size_t Registry::pending_requests() const {
+  std::lock_guard lock(mutex_);
+  return requests_.size();
 }
 
 std::vector<EntityStatus> Registry::entities() const {

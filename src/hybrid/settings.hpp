@@ -27,6 +27,15 @@ struct Settings {
   bool strict_entities = false;
   Duration token_grace = 300s;
   Duration accept_timeout = 30s;
+  // HTTP relaying (section 5.6): the response head, then each body frame, must come this soon.
+  Duration response_timeout = 60s;
+  Duration body_idle_timeout = 60s;
+  // A chunked request body that ends within this time and 64 KiB goes inline (section 5.3).
+  Duration inline_read_window = 1s;
+  // How long an E4 for a request that failed or timed out is still accepted and drained.
+  Duration tombstone_ttl = 5min;
+  // Relayed HTTP requests in flight at once; beyond it senders get 503.
+  std::size_t max_pending_requests = 10000;
   std::size_t max_listeners = 25;
   std::vector<auth::SasRule> rules;  // namespace-wide
   std::vector<EntityConfig> entities;
@@ -35,5 +44,8 @@ struct Settings {
 
 // Outbound control messages are at most this big (the .NET listener's receive buffer).
 constexpr std::size_t kMaxControlMessage = 65536;
+// Section 5.3: bodies up to this size, in request messages up to kMaxInlineRequest, go inline.
+constexpr std::size_t kMaxInlineBody = 65536;
+constexpr std::size_t kMaxInlineRequest = 32768;
 
 }  // namespace switchboard::hybrid

@@ -114,7 +114,8 @@ Error read_limits(const toml::table& t, core::Limits& l) {
         read_integer(t, "control_buffer_high_water", l.control_buffer_high_water),
         read_duration(t, "ping_interval", l.ping_interval),
         read_integer(t, "ping_misses", l.ping_misses),
-        read_duration(t, "close_timeout", l.close_timeout)}) {
+        read_duration(t, "close_timeout", l.close_timeout),
+        read_duration(t, "keepalive_timeout", l.keepalive_timeout)}) {
     if (e) return e;
   }
   if (l.relay_buffer_high_water == 0) return "'relay_buffer_high_water' must be positive";
@@ -128,6 +129,11 @@ Error read_hybrid(const toml::table& t, hybrid::Settings& h) {
        {read_strings(t, "hosts", h.hosts), read_bool(t, "strict_entities", h.strict_entities),
         read_duration(t, "token_grace", h.token_grace),
         read_duration(t, "accept_timeout", h.accept_timeout),
+        read_duration(t, "response_timeout", h.response_timeout),
+        read_duration(t, "body_idle_timeout", h.body_idle_timeout),
+        read_duration(t, "inline_read_window", h.inline_read_window),
+        read_duration(t, "tombstone_ttl", h.tombstone_ttl),
+        read_integer(t, "max_pending_requests", h.max_pending_requests),
         read_integer(t, "max_listeners", h.max_listeners), read_rules(t, "rules", h.rules)}) {
     if (e) return e;
   }

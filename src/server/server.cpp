@@ -83,7 +83,9 @@ class Server {
         localfirst_(config_.localfirst, services_),
         status_sources_{hybrid_.registry(), localfirst_, std::chrono::steady_clock::now()},
         signals_(main_, SIGINT, SIGTERM),
-        drain_timer_(main_) {}
+        drain_timer_(main_) {
+    services_.route = [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); };
+  }
 
   int run() {
     std::string host;
@@ -200,8 +202,7 @@ class Server {
                    {429, "Too Many Requests: too many pending handshakes from this address."});
       return;
     }
-    core::read_request_head(std::move(handshake),
-                            [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); });
+    core::read_request_head(std::move(handshake), services_.route);
   }
 
   void route(std::shared_ptr<core::Handshake> handshake) {
@@ -219,7 +220,7 @@ class Server {
       core::refuse(handshake, {404, "Not Found: there is no WebSocket endpoint at this path."});
       return;
     }
-    core::refuse(handshake, {404, "Not Found"});
+    hybrid_.handle_http(std::move(handshake));  // every other plain request is an HTTP sender
   }
 
   void begin_shutdown(int signal) {

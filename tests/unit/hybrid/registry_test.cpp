@@ -46,7 +46,7 @@ class RegistryTest : public ::testing::Test {
           context_, limits_, core::attach(context_, {AF_UNIX, fd}), std::string(), 1024);
       l->start(
           channel, 4'000'000'000, [](std::string_view) { return auth::AuthResult{}; },
-          [](Listener&) {});
+          [](Listener&, Listener::ControlResponse) {}, [](Listener&) {});
       started.set_value();
     });
     started.get_future().wait();
@@ -102,13 +102,47 @@ TEST_F(RegistryTest, FiltersAndRemoval) {
   ListenerFilter nobody{{"c"}, {}};
   EXPECT_EQ(registry.pick_listener("hc1", nobody).outcome, Registry::Pick::kNoneEligible);
   ASSERT_TRUE(registry.add_pending("id-1", {{}, a}));
+  ASSERT_TRUE(registry.add_request("request-1", {{}, nullptr, a.get()}));
+  ASSERT_TRUE(registry.add_request("request-2", {{}, nullptr, a.get()}));
+  EXPECT_EQ(registry.claim_request_rendezvous("request-2").kind, Registry::RendezvousFor::kLive);
   const auto orphans = registry.remove_listener("hc1", a.get());
-  ASSERT_EQ(orphans.size(), 1u);
-  EXPECT_EQ(orphans[0].first, "id-1");
+  ASSERT_EQ(orphans.accepts.size(), 1u);
+  EXPECT_EQ(orphans.accepts[0].first, "id-1");
+  ASSERT_EQ(orphans.requests.size(), 1u) << "a request whose rendezvous is open is not orphaned";
   EXPECT_FALSE(registry.claim("id-1"));
   EXPECT_TRUE(registry.resolve("hc1/suffix"));
   registry.remove_listener("hc1", b.get());
   EXPECT_FALSE(registry.resolve("hc1/suffix")) << "a dynamic entity lives while it has listeners";
+}
+
+TEST_F(RegistryTest, HttpRequestsAreAnsweredOnceAndLeaveTombstonesOnlyWhenUnanswered) {
+  Registry registry(settings_, std::size_t{1} << 20);
+  int peer_a = -1;
+  int peer_b = -1;
+  auto a = listener("a", peer_a);
+  auto b = listener("b", peer_b);
+  using Kind = Registry::RendezvousFor;
+  ASSERT_TRUE(registry.add_request("r1", {{}, nullptr, a.get()}));
+  EXPECT_FALSE(registry.claim_response("r1", b.get())) << "only the listener it went to answers";
+  EXPECT_TRUE(registry.claim_response("r1", a.get()));
+  EXPECT_FALSE(registry.claim_response("r1", a.get())) << "the first response wins";
+  EXPECT_FALSE(registry.claim_response("unknown", a.get()));
+  EXPECT_EQ(registry.claim_request_rendezvous("r1").kind, Kind::kLive);
+  EXPECT_EQ(registry.claim_request_rendezvous("r1").kind, Kind::kUnknown) << "one E4 per request";
+  registry.finish_request("r1", false);
+  EXPECT_EQ(registry.claim_request_rendezvous("r1").kind, Kind::kUnknown);
+
+  ASSERT_TRUE(registry.add_request("r2", {{}, nullptr, a.get()}));
+  registry.finish_request("r2", true);
+  EXPECT_EQ(registry.claim_request_rendezvous("r2").kind, Kind::kFinished)
+      << "a late E4 for a request that timed out is still accepted";
+  EXPECT_EQ(registry.claim_request_rendezvous("r2").kind, Kind::kUnknown);
+
+  settings_.tombstone_ttl = 0ms;
+  ASSERT_TRUE(registry.add_request("r3", {{}, nullptr, a.get()}));
+  registry.finish_request("r3", true);
+  EXPECT_EQ(registry.claim_request_rendezvous("r3").kind, Kind::kUnknown) << "expired";
+  EXPECT_EQ(registry.pending_requests(), 0u);
 }
 
 }  // namespace
