@@ -37,6 +37,7 @@ class HeadReader : public std::enable_shared_from_this<HeadReader> {
   HeadReader(std::shared_ptr<Handshake> handshake, RouteFn route)
       : handshake_(std::move(handshake)), route_(std::move(route)), timer_(handshake_->context) {
     parser_.header_limit(static_cast<std::uint32_t>(handshake_->services.limits.max_header_bytes));
+    parser_.body_limit(boost::none);        // bodies are streamed: any Content-Length is fine
     auto& leftover = handshake_->leftover;  // a pipelined request on a kept-alive connection
     if (!leftover.empty()) {
       const auto n =

@@ -129,10 +129,10 @@ void WsChannel::arm_write() {
         break;
       case Outbox::Result::kDone:
         self->shut_if_done();
-        if (self->on_drained) self->on_drained();
         break;
     }
     self->note_backlog();
+    if (self->outbox_.empty() && self->on_drained) self->on_drained();
   });
 }
 

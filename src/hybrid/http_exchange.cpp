@@ -448,8 +448,8 @@ void HttpExchange::fail(int status, std::string_view reason, bool tracked, std::
   keep_alive_ = false;
   write_to_sender(
       core::render_response(status, text, {{"Connection", "close"}}, body, content_type));
+  finish(true);  // first: closing the rendezvous calls on_rendezvous_end
   if (rendezvous_) rendezvous_->close(1000, "");
-  finish(true);
   release_connection();
 }
 
