@@ -150,13 +150,17 @@ Frontend::Frontend(const Settings& settings, core::Services& services)
 }
 
 bool Frontend::owns(const core::RequestHead& request) const {
-  return settings_.enabled && request.is_websocket_upgrade() &&
+  return settings_.enabled &&
          match_route(request.path(), settings_.path_prefix, settings_.max_param_length).outcome !=
              RouteMatch::kNone;
 }
 
 void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
   const auto& head = handshake->request;
+  if (!head.is_websocket_upgrade()) {  // section 3.1: the routes take upgrades only
+    core::refuse(handshake, {404, "Not Found"});
+    return;
+  }
   auto match = match_route(head.path(), settings_.path_prefix, settings_.max_param_length);
   if (match.outcome == RouteMatch::kBadEncoding) {
     core::refuse(handshake, {400, "Bad Request: malformed percent-encoding in the path."});

@@ -25,7 +25,8 @@ class Frontend {
  public:
   Frontend(const Settings& settings, core::Services& services);
 
-  // Whether this front end answers the request: a WebSocket upgrade on one of its routes.
+  // Whether this front end answers the request: any request on one of its routes (plain ones
+  // get 404).
   bool owns(const core::RequestHead& request) const;
   void handle(const std::shared_ptr<core::Handshake>& handshake);
   // Closes every introduction socket and held pipe with 1001 (server shutdown).
