@@ -367,20 +367,7 @@ void Frontend::connect(Request& request) {
            request.raw_path);
     return;
   }
-  const bool needs_token =
-      resolved->config == nullptr || resolved->config->requires_client_authorization;
-  if (needs_token) {
-    const auto result = authorize(token_of(head, request.params), resolved->config,
-                                  request.raw_path, request.host, auth::kSend);
-    if (result.status() != 0) {
-      refuse(request, result.status(), result.reason(), resolved->path);
-      return;
-    }
-  }
-  if (resolved->config != nullptr && !resolved->config->accept_websocket) {
-    refuse(request, 404, "Endpoint does not accept WebSocket connections.", resolved->path);
-    return;
-  }
+  if (!admit_sender(request, *resolved, token_of(head, request.params), /*http=*/false)) return;
   auto sender = std::make_shared<HeldSender>(*this, request.handshake);
   sender->entity = *resolved;
   sender->host = request.host;
@@ -400,6 +387,28 @@ void Frontend::connect(Request& request) {
     return;
   }
   sender->start_waiting();
+}
+
+// Sections 4.1 step 1 and 5.1 steps 2-3: the Send right, unless the entity is anonymous, and the
+// entity's switch for this kind of sender. Refuses and returns false otherwise.
+bool Frontend::admit_sender(Request& request, const ResolvedEntity& entity, std::string_view token,
+                            bool http) {
+  const auto* config = entity.config;
+  if (config == nullptr || config->requires_client_authorization) {
+    const auto result = authorize(token, config, request.raw_path, request.host, auth::kSend);
+    if (result.status() != 0) {
+      refuse(request, result.status(), result.reason(), entity.path);
+      return false;
+    }
+  }
+  if (config != nullptr && !(http ? config->accept_http : config->accept_websocket)) {
+    refuse(request, 404,
+           http ? "Endpoint does not accept HTTP requests."
+                : "Endpoint does not accept WebSocket connections.",
+           entity.path);
+    return false;
+  }
+  return true;
 }
 
 Frontend::Routed Frontend::route(const std::shared_ptr<HeldSender>& sender) {
@@ -591,26 +600,15 @@ void Frontend::handle_http(std::shared_ptr<Handshake> handshake) {
   const auto authorization = head.find("Authorization");
   const bool authorization_consumed =
       needs_token && !header_token && !request.params.token && authorization.has_value();
-  if (needs_token) {
-    std::string token;
-    if (header_token) {
-      token = std::string(*header_token);
-    } else if (request.params.token) {
-      token = *request.params.token;
-    } else if (authorization) {
-      token = std::string(*authorization);
-    }
-    const auto result =
-        authorize(token, resolved->config, request.raw_path, request.host, auth::kSend);
-    if (result.status() != 0) {
-      refuse(request, result.status(), result.reason(), resolved->path);
-      return;
-    }
+  std::string token;
+  if (header_token) {
+    token = std::string(*header_token);
+  } else if (request.params.token) {
+    token = *request.params.token;
+  } else if (authorization) {
+    token = std::string(*authorization);
   }
-  if (resolved->config != nullptr && !resolved->config->accept_http) {
-    refuse(request, 404, "Endpoint does not accept HTTP requests.", resolved->path);
-    return;
-  }
+  if (!admit_sender(request, *resolved, token, /*http=*/true)) return;
   if (registry_.pending_requests() >= settings_.max_pending_requests) {
     core::refuse(request.handshake,
                  {503, with_tracking("Service Unavailable: too many HTTP requests in flight.",

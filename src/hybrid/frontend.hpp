@@ -42,6 +42,8 @@ class Frontend {
   void connect(Request& request);
   void rendezvous(Request& request);
   void request_rendezvous(Request& request);
+  bool admit_sender(Request& request, const ResolvedEntity& entity, std::string_view token,
+                    bool http);
   void on_response(Listener& listener, Listener::ControlResponse response);
   void refuse(Request& request, int status, std::string_view reason, std::string_view entity);
   auth::AuthResult authorize(std::string_view token, const EntityConfig* config,

@@ -107,7 +107,7 @@ void HttpExchange::on_sender_readable() {
     std::string none;
     switch (core::read_available(handshake_->socket, none, read_buffer(), kPiece, n)) {
       case core::ReadOutcome::kWouldBlock:
-        arm_sender_read();
+        arm_sender(core::Socket::wait_read);
         return;
       case core::ReadOutcome::kClosed:
         abort("the sender closed its connection before the request body ended");
@@ -523,7 +523,7 @@ void HttpExchange::write_to_sender(std::string_view bytes) {
     case core::Outbox::Result::kDone:
       break;
     case core::Outbox::Result::kPending:
-      arm_sender_write();
+      arm_sender(core::Socket::wait_write);
       break;
     case core::Outbox::Result::kFailed:
       abort("the sender's connection failed");
@@ -531,32 +531,27 @@ void HttpExchange::write_to_sender(std::string_view bytes) {
   }
 }
 
-void HttpExchange::arm_sender_read() {
-  if (sender_read_armed_) return;
-  sender_read_armed_ = true;
-  handshake_->socket.async_wait(core::Socket::wait_read,
-                                [self = shared_from_this()](boost::system::error_code ec) {
-                                  self->sender_read_armed_ = false;
-                                  if (ec || self->released_) return;
-                                  self->on_sender_readable();
-                                });
-}
-
-void HttpExchange::arm_sender_write() {
-  if (sender_write_armed_) return;
-  sender_write_armed_ = true;
-  handshake_->socket.async_wait(core::Socket::wait_write,
-                                [self = shared_from_this()](boost::system::error_code ec) {
-                                  self->sender_write_armed_ = false;
-                                  if (ec || (self->released_ && self->sender_gone_)) return;
-                                  self->on_sender_writable();
-                                });
+void HttpExchange::arm_sender(core::Socket::wait_type wait) {
+  const bool reading = wait == core::Socket::wait_read;
+  bool& armed = reading ? sender_read_armed_ : sender_write_armed_;
+  if (armed) return;
+  armed = true;
+  handshake_->socket.async_wait(
+      wait, [self = shared_from_this(), reading](boost::system::error_code ec) {
+        (reading ? self->sender_read_armed_ : self->sender_write_armed_) = false;
+        if (ec || self->released_) return;
+        if (reading) {
+          self->on_sender_readable();
+        } else {
+          self->on_sender_writable();
+        }
+      });
 }
 
 void HttpExchange::on_sender_writable() {
   switch (outbox_.flush(handshake_->socket)) {
     case core::Outbox::Result::kPending:
-      arm_sender_write();
+      arm_sender(core::Socket::wait_write);
       break;
     case core::Outbox::Result::kFailed:
       abort("the sender's connection failed");

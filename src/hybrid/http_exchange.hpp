@@ -77,8 +77,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   void release_connection();
   void watch_sender();
   void write_to_sender(std::string_view bytes);
-  void arm_sender_read();
-  void arm_sender_write();
+  void arm_sender(core::Socket::wait_type wait);
   void on_sender_writable();
   void arm_timer(core::Duration after);
   void on_timer();
