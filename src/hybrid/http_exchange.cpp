@@ -248,7 +248,7 @@ void HttpExchange::dispatch(bool inline_form) {
   fail(502, kNoListeners, true);
 }
 
-void HttpExchange::on_control_response(Listener::ControlResponse response) {
+void HttpExchange::on_control_response(const Listener::ControlResponse& response) {
   if (stage_ == Stage::kDone || head_sent_ || pending_head_) return;
   if (response.aborted) {
     abort("the listener sent a text message where the response body was due");
@@ -433,7 +433,7 @@ void HttpExchange::end_response() {
   release_connection();
 }
 
-void HttpExchange::fail(int status, std::string_view reason, bool tracked, std::string body,
+void HttpExchange::fail(int status, std::string_view reason, bool tracked, const std::string& body,
                         std::string_view content_type) {
   if (head_sent_) {
     abort(reason);

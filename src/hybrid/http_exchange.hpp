@@ -43,7 +43,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 
   void start();
   // Posted here from the listener's thread.
-  void on_control_response(Listener::ControlResponse response);
+  void on_control_response(const Listener::ControlResponse& response);
   void on_listener_lost();
   // Posted here once the listener's E4 upgrade for this request was answered with 101.
   void on_rendezvous(core::DetachedSocket socket, std::string leftover);
@@ -70,7 +70,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   void begin_response(const ResponseHead& head, std::optional<std::uint64_t> length);
   void write_body(std::string_view bytes);
   void end_response();
-  void fail(int status, std::string_view reason, bool tracked, std::string body = {},
+  void fail(int status, std::string_view reason, bool tracked, const std::string& body = {},
             std::string_view content_type = {});
   void abort(std::string_view why);
   void finish(bool tombstone);
