@@ -55,9 +55,9 @@ HttpExchange::HttpExchange(const Settings& settings, Registry& registry,
       timer_(handshake_->context),
       window_timer_(handshake_->context) {}
 
-HttpExchange::~HttpExchange() {
-  if (stage_ != Stage::kDone && !id_.empty()) registry_.finish_request(id_, true);
-}
+// An exchange ends through finish(); one destroyed without it is abandoned at shutdown, when the
+// registry may already be gone.
+HttpExchange::~HttpExchange() = default;
 
 void HttpExchange::start() {
   handshake_->ticket.release();  // admitted: no longer a pending handshake of its source
@@ -74,6 +74,7 @@ void HttpExchange::start() {
     return;
   }
   send_continue();
+  arm_timer(settings_.body_idle_timeout);  // a sender that stops sending its body
   if (decoder_.chunked()) {
     window_timer_.expires_after(settings_.inline_read_window);
     window_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -114,6 +115,9 @@ void HttpExchange::on_sender_readable() {
         return;
       case core::ReadOutcome::kData:
         decoder_.push(read_buffer(), n);
+        // The listener cannot answer before the body ends: deadlines count from the last byte.
+        arm_timer(stage_ == Stage::kReadingInline ? settings_.body_idle_timeout
+                                                  : settings_.response_timeout);
         break;
     }
   }
@@ -574,6 +578,10 @@ void HttpExchange::arm_timer(core::Duration after) {
 
 void HttpExchange::on_timer() {
   if (stage_ == Stage::kDone) return;
+  if (stage_ == Stage::kReadingInline) {
+    fail(408, "Request Timeout: the request body stalled.", false);
+    return;
+  }
   if (head_sent_ || pending_head_) {
     abort("the response body stalled for body_idle_timeout");
     return;

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { createToken, openControl, sha256, sleep, tokenQuery, wsConnect } from './lib/hc.mjs';
+import { createToken, openControl, sha256, sleep, tokenQuery, withTimeout, wsConnect } from './lib/hc.mjs';
 import { closeHttpsListener, curl, readBody, send, startHttpsListener } from './lib/http.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
@@ -23,7 +24,7 @@ before(async () => {
   server = await startServer({
     name: 'http',
     config: {
-      hybrid: { response_timeout: `${RESPONSE_TIMEOUT_MS}ms`, tombstone_ttl: '30s' },
+      hybrid: { response_timeout: `${RESPONSE_TIMEOUT_MS}ms`, body_idle_timeout: '1500ms', tombstone_ttl: '30s' },
       entities: [
         { path: 'anon', requires_client_authorization: false, accept_websocket: false },
         { path: 'nohttp', accept_http: false },
@@ -344,4 +345,15 @@ test('listener targeting: AllowedListeners and DisallowedListeners pick listener
   const r = await pending;
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-length'], '0');
+});
+
+test('a sender whose request body stalls gets 408 after body_idle_timeout', { timeout: 15_000 }, async () => {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  let answer = '';
+  socket.on('data', (c) => { answer += c; });
+  const ended = new Promise((resolve) => socket.on('close', resolve));
+  socket.write(`POST /files/echo/stall HTTP/1.1\r\nHost: 127.0.0.1\r\nServiceBusAuthorization: ${createToken(port, 'files')}\r\n` +
+    'Content-Length: 100\r\n\r\nonly ten b');
+  await withTimeout(ended, 10_000, 'the stalled connection to be answered and closed');
+  assert.match(answer, /^HTTP\/1\.1 408 Request Timeout: the request body stalled\./);
 });
