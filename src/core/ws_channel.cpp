@@ -50,12 +50,13 @@ void WsChannel::send_binary(std::string_view bytes) {
 
 void WsChannel::send_frames(std::string_view frames) {
   if (closing_ || gone_) return;
-  deliver(std::string(frames));
+  deliver(frames);
 }
 
-void WsChannel::deliver(const std::string& bytes) {
+void WsChannel::deliver(std::string_view bytes) {
   if (gone_) return;
-  switch (outbox_.write(socket_, bytes)) {
+  switch (
+      outbox_.write(socket_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size())) {
     case Outbox::Result::kDone:
       break;
     case Outbox::Result::kPending:

@@ -64,7 +64,7 @@ class WsChannel : public std::enable_shared_from_this<WsChannel> {
   void arm_write();
   void on_readable();
   bool process(std::uint8_t* buf, std::size_t total);
-  void deliver(const std::string& bytes);
+  void deliver(std::string_view bytes);
   void note_backlog();
   void on_peer_close(std::uint16_t code, std::string_view reason);
   void protocol_error(std::uint16_t code, std::string_view reason);

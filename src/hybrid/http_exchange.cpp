@@ -79,7 +79,6 @@ void HttpExchange::start() {
     window_timer_.expires_after(settings_.inline_read_window);
     window_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->stage_ != Stage::kReadingInline) return;
-      self->inline_window_over_ = true;
       self->dispatch(false);
     });
   }
@@ -177,7 +176,6 @@ bool HttpExchange::pump_request() {
 void HttpExchange::send_body_piece(std::string_view bytes, bool last) {
   rendezvous_->send_frames(body_frame(bytes, !first_piece_sent_, last));
   first_piece_sent_ = true;
-  if (last) request_body_sent_ = true;
 }
 
 void HttpExchange::dispatch(bool inline_form) {
@@ -240,7 +238,6 @@ void HttpExchange::dispatch(bool inline_form) {
     }
     if (!registry_.add_request(id_, {weak_from_this(), &handshake_->context, listener.get()}))
       continue;  // the listener closed between the pick and now: pick again
-    listener_ = listener;
     listener->post_frames(std::move(frames));
     spdlog::debug("request {} {} sent to listener {} ({})", id_, handshake_->request.method,
                   listener->id(), inline_form ? "inline" : "rendezvous");
@@ -522,17 +519,23 @@ void HttpExchange::watch_sender() {
 
 void HttpExchange::write_to_sender(std::string_view bytes) {
   if (released_ && sender_gone_) return;
-  switch (outbox_.write(handshake_->socket, reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                        bytes.size())) {
+  on_write_result(outbox_.write(handshake_->socket,
+                                reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+}
+
+// Waits for writability while bytes are kept; false once the sender's connection has failed.
+bool HttpExchange::on_write_result(core::Outbox::Result result) {
+  switch (result) {
     case core::Outbox::Result::kDone:
-      break;
+      return true;
     case core::Outbox::Result::kPending:
       arm_sender(core::Socket::wait_write);
-      break;
+      return true;
     case core::Outbox::Result::kFailed:
       abort("the sender's connection failed");
-      break;
+      return false;
   }
+  return false;
 }
 
 void HttpExchange::arm_sender(core::Socket::wait_type wait) {
@@ -553,16 +556,7 @@ void HttpExchange::arm_sender(core::Socket::wait_type wait) {
 }
 
 void HttpExchange::on_sender_writable() {
-  switch (outbox_.flush(handshake_->socket)) {
-    case core::Outbox::Result::kPending:
-      arm_sender(core::Socket::wait_write);
-      break;
-    case core::Outbox::Result::kFailed:
-      abort("the sender's connection failed");
-      return;
-    case core::Outbox::Result::kDone:
-      break;
-  }
+  if (!on_write_result(outbox_.flush(handshake_->socket))) return;
   if (stage_ == Stage::kStreamingResponse) arm_timer(settings_.body_idle_timeout);
   if (rendezvous_ && outbox_.pending() < limits_.relay_buffer_high_water / 2)
     rendezvous_->resume_reading();

@@ -77,6 +77,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   void release_connection();
   void watch_sender();
   void write_to_sender(std::string_view bytes);
+  bool on_write_result(core::Outbox::Result result);
   void arm_sender(core::Socket::wait_type wait);
   void on_sender_writable();
   void arm_timer(core::Duration after);
@@ -91,13 +92,10 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   core::BodyDecoder decoder_;
   Stage stage_ = Stage::kReadingInline;
   std::string id_;
-  std::shared_ptr<Listener> listener_;
   std::string request_message_;  // the full request JSON, for a rendezvous-only request
   std::optional<ResponseHead> pending_head_;  // waits for the first body piece to pick framing
   std::string body_;                          // inline body, or what was read before a rendezvous
-  bool inline_window_over_ = false;           // chunked body: inline_read_window has passed
   bool streaming_request_ = false;            // the body goes to the listener over E4 as it arrives
-  bool request_body_sent_ = false;            // the body message (if any) has ended
   bool first_piece_sent_ = false;
   bool continue_sent_ = false;
   bool keep_alive_ = false;
