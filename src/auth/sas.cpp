@@ -1,5 +1,6 @@
 #include "auth/sas.hpp"
 
+#include "auth/digest.hpp"
 #include "core/encoding.hpp"
 #include "core/text.hpp"
 
@@ -25,23 +26,10 @@ using core::iequals;
 
 constexpr std::string_view kPrefix = "SharedAccessSignature";
 constexpr std::size_t kSignatureBytes = 32;
-using Digest = std::array<unsigned char, kSignatureBytes>;
 
 // The characters JavaScript's encodeURIComponent leaves alone.
 constexpr auto kUriComponentChars =
     boost::urls::unreserved_chars + boost::urls::grammar::lut_chars("!*'()");
-
-std::optional<Digest> hmac_sha256(std::string_view key, std::string_view message) {
-  Digest digest{};
-  unsigned int length = 0;
-  // An empty string_view may hold a null pointer; give OpenSSL a real one either way.
-  const void* key_data = key.empty() ? static_cast<const void*>("") : key.data();
-  const auto* result = HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()),
-                            reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                            digest.data(), &length);
-  if (result == nullptr || length != digest.size()) return std::nullopt;
-  return digest;
-}
 
 std::optional<Digest> sign(std::string_view raw_sr, std::int64_t se, std::string_view key) {
   std::string to_sign(raw_sr);

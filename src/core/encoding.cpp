@@ -2,8 +2,12 @@
 
 #include <openssl/evp.h>
 
+#include <boost/url/encode.hpp>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include "core/text.hpp"
 
 namespace switchboard::core {
 namespace {
@@ -39,6 +43,56 @@ std::optional<std::string> base64_decode(std::string_view text) {
   if (written < 0 || static_cast<std::size_t>(written) != out.size()) return std::nullopt;
   out.resize(out.size() - padding);
   return out;
+}
+
+std::string base64url_encode(const unsigned char* data, std::size_t size) {
+  std::string out = base64_encode(data, size);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return out;
+}
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string padded;
+  padded.reserve(text.size() + 3);
+  for (const char c : text) {
+    if (c == '+' || c == '/') return std::nullopt;  // standard alphabet only after mapping
+    padded.push_back(c == '-' ? '+' : c == '_' ? '/' : c);
+  }
+  while (padded.size() % 4 != 0) padded.push_back('=');
+  if (padded.empty()) return std::string();
+  auto out = base64_decode(padded);
+  // Re-encoding must give the same text: rejects non-zero unused bits, so one raw value has one
+  // token.
+  if (!out || base64url_encode(reinterpret_cast<const unsigned char*>(out->data()), out->size()) !=
+                  text) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> form_param(std::string_view query, std::string_view name) {
+  while (true) {
+    const auto amp = query.find('&');
+    const auto piece = query.substr(0, amp);
+    const auto eq = piece.find('=');
+    const auto raw_name = piece.substr(0, eq);
+    const auto decoded = percent_decode(raw_name, true).value_or(std::string(raw_name));
+    if (iequals(decoded, name)) {
+      const auto raw_value = eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
+      return percent_decode(raw_value, true).value_or(std::string(raw_value));
+    }
+    if (amp == std::string_view::npos) return std::nullopt;
+    query.remove_prefix(amp + 1);
+  }
+}
+
+std::string percent_encode(std::string_view text) {
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space) {

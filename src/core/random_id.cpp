@@ -13,6 +13,8 @@ namespace {
 constexpr std::size_t kMaxSenderIdLength = 128;
 constexpr std::size_t kNonceBytes = 16;
 
+}  // namespace
+
 std::vector<unsigned char> random_bytes(std::size_t count) {
   std::vector<unsigned char> out(count);
   std::size_t done = 0;
@@ -35,6 +37,8 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
   }
   return out;
 }
+
+namespace {
 
 bool usable_sender_id(std::string_view id) {
   if (id.empty() || id.size() > kMaxSenderIdLength) return false;

@@ -3,8 +3,13 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace switchboard::core {
+
+// `count` bytes from OpenSSL's CSPRNG; aborts if the CSPRNG fails (there is no safe fallback).
+std::vector<unsigned char> random_bytes(std::size_t count);
+std::string to_hex(const unsigned char* data, std::size_t size);  // lower-case
 
 // Lower-case hex of `bytes` bytes from OpenSSL's CSPRNG; aborts if the CSPRNG fails.
 std::string random_hex(std::size_t bytes);

@@ -131,7 +131,10 @@ void RelayPump::close_all_on_this_thread(std::uint16_t code, std::string_view re
   std::vector<std::shared_ptr<RelayPump>> pumps;
   pumps.reserve(pumps_on_thread.size());
   for (auto* pump : pumps_on_thread) pumps.push_back(pump->shared_from_this());
-  for (auto& pump : pumps) pump->close_both(code, reason);
+  for (auto& pump : pumps) {
+    const auto& own = pump->options_.shutdown;
+    pump->close_both(own ? own->code : code, own ? std::string_view(own->reason) : reason);
+  }
 }
 
 // Waits until leg i is readable or writable, at most one wait of each kind at a time.
@@ -281,6 +284,18 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
           return protocol_error("Invalid Close frame.");
         }
         src.close_received = true;
+        if (options_.byte_stream) {
+          // D5: the other leg is closed after what this one sent, and this Close is answered.
+          flush();
+          if (!dst.close_sent && !dst.gone && !absent(d)) {
+            dst.close_sent = true;
+            deliver(d, ws::make_close_frame(1000, "ok"));
+            arm_close_deadline();
+          }
+          initiate_close(i, 1000, "ok");
+          if (absent(d) && on_held_close) on_held_close();
+          continue;
+        }
         if (!dst.close_sent && !dst.gone) {
           // Forwarded verbatim, in order after the data that preceded it.
           out += ws::encode_header(buf + out, true, ws::kClose, len);
@@ -311,12 +326,14 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
         return protocol_error("New message before the previous one ended.");
       }
       src.in_message = true;
-      src.message_text = header.opcode == ws::kText;
+      // D1: in a byte stream, text payloads are stream bytes like any other.
+      src.message_text = header.opcode == ws::kText && !options_.byte_stream;
       src.message_bytes = 0;
       src.utf8.reset();
     }
     src.message_bytes += header.payload_length;
-    if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message) {
+    if (limits_.relay_max_message != 0 && src.message_bytes > limits_.relay_max_message &&
+        !options_.byte_stream) {
       flush();
       // The frame is then dropped: nothing crosses any more.
       fail_source(i, 1009, "Message too big.");
@@ -326,7 +343,10 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
     src.mask_offset = 0;
     std::memcpy(src.mask, header.mask, 4);
     // Nothing from a leg after its Close, nor toward a leg that has been sent one.
-    src.frame_forwarded = !src.close_received && !dst.close_sent && !dst.gone;
+    // In a byte stream, nothing after the leg's EOF (D4).
+    src.frame_forwarded =
+        !src.close_received && !dst.close_sent && !dst.gone && !(options_.byte_stream && src.eof);
+    const bool eof = options_.byte_stream && header.payload_length == 0 && src.frame_forwarded;
     const std::size_t frame_size = header.header_size + header.payload_length;
     if (src.frame_forwarded && src.message_text && total - in >= frame_size &&
         !text_frame_valid(src.utf8, buf + in + header.header_size,
@@ -341,11 +361,23 @@ bool RelayPump::process(int i, std::uint8_t* buf, std::size_t total) {
       continue;
     }
     if (src.frame_forwarded) {
-      out += ws::encode_header(buf + out, header.fin, header.opcode, header.payload_length);
+      // D3: each piece of a byte stream is a complete binary message, whatever the sender's
+      // fragmentation.
+      out += options_.byte_stream
+                 ? ws::encode_header(buf + out, true, ws::kBinary, header.payload_length)
+                 : ws::encode_header(buf + out, header.fin, header.opcode, header.payload_length);
       dst.mid_frame = header.payload_length > 0;
     }
     in += header.header_size;
     if (header.payload_length == 0) end_frame();
+    if (eof) {
+      src.eof = true;
+      if (dst.eof) {  // D4: both directions ended
+        flush();
+        initiate_close(0, 1000, "ok");
+        initiate_close(1, 1000, "ok");
+      }
+    }
   }
   // Keep an incomplete header or control frame for the next read.
   src.carry_len = static_cast<std::uint8_t>(total - in);

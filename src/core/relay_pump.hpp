@@ -40,6 +40,12 @@ struct PumpOptions {
   bool half_close = true;
   // Held mode: bytes kept for the absent partner before the first leg stops being read.
   std::size_t hold_high_water = std::size_t{1024} * 1024;
+  // Byte-stream mode (bridge section 9.2): the payload of every data frame is stream bytes and
+  // goes out as one complete binary message; a zero-length data frame is EOF (D4); a Close from
+  // either leg closes both with 1000 "ok" (D5).
+  bool byte_stream = false;
+  // What both legs hear on server shutdown; unset: what close_all_on_this_thread is given.
+  std::optional<CloseNotice> shutdown;
 };
 
 // A leg that will never be relayed (its partner is gone): one Close frame, best effort, then the
@@ -72,6 +78,9 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
   // Held mode: leg a is gone before a partner arrived; what was kept, ending with leg a's Close,
   // waits for pair_with() or close_held().
   std::function<void()> on_held_closed;
+  // Held mode: leg a sent its Close before a partner arrived (byte-stream mode only; the Close is
+  // answered, nothing is kept for a partner).
+  std::function<void()> on_held_close;
   // Bytes waiting for leg `i` (0 = a, 1 = b): what backpressure bounds.
   std::size_t pending_toward(int i) const { return legs_[i].outbox.pending(); }
 
@@ -102,6 +111,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
     bool frame_forwarded = false;  // whether the current frame goes to the other leg or is dropped
     bool in_message = false;
     bool message_text = false;
+    bool eof = false;  // byte-stream mode: this leg sent its zero-length EOF frame
     // Outbound and lifecycle.
     bool mid_frame = false;  // a frame toward this leg has been started but not completed
     bool read_armed = false;

@@ -123,12 +123,12 @@ class Peer {
 
 class RelayPumpTest : public ::testing::Test {
  protected:
-  void start(Limits limits = {}, bool small_kernel_buffers = false) {
+  void start(Limits limits = {}, bool small_kernel_buffers = false, PumpOptions options = {}) {
     limits_ = limits;
     connect_peers(small_kernel_buffers);
     pump_ = std::make_shared<RelayPump>(context_, limits_, attach(context_, {AF_UNIX, pump_fd_}),
                                         std::string(), attach(context_, {AF_UNIX, partner_fd_}),
-                                        std::string());
+                                        std::string(), std::move(options));
     run_pump();
   }
   // Held mode: only the sender's leg exists until pair() brings the listener's.
@@ -593,6 +593,115 @@ TEST_F(RelayPumpTest, CloseBehindDataASlowReceiverIsStillTakingIsNotCutAtTheDead
   auto close = listener_->read_frame();
   ASSERT_TRUE(close);
   EXPECT_EQ(close->payload, close_payload(4000, "done"));
+}
+
+
+PumpOptions byte_stream() {
+  PumpOptions options;
+  options.byte_stream = true;
+  options.half_close = false;
+  options.partner_lost = CloseNotice{1011, "exception"};
+  return options;
+}
+
+void expect_binary(Peer& peer, std::string_view payload) {
+  auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->fin);
+  EXPECT_EQ(f->opcode, ws::kBinary);
+  EXPECT_EQ(f->payload, payload);
+}
+
+void expect_close(Peer& peer, std::uint16_t code, std::string_view reason) {
+  auto f = peer.read_frame();
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->opcode, ws::kClose);
+  EXPECT_EQ(f->payload, close_payload(code, reason));
+}
+
+TEST_F(RelayPumpTest, ByteStreamSendsEveryPieceOfANeverEndingMessageAsACompleteBinaryMessage) {
+  start({}, false, byte_stream());
+  // The .NET WebSocketStream: one binary message that never ends.
+  sender_->send(masked_frame(ws::kBinary, "ab", false));
+  sender_->send(masked_frame(ws::kContinuation, "cd", false));
+  sender_->send(masked_frame(ws::kContinuation, std::string(70000, 'e'), false));
+  expect_binary(*listener_, "ab");
+  expect_binary(*listener_, "cd");
+  expect_binary(*listener_, std::string(70000, 'e'));
+  // Text payloads are stream bytes too, valid UTF-8 or not.
+  listener_->send(masked_frame(ws::kText, "\xff\xfe"));
+  expect_binary(*sender_, "\xff\xfe");
+}
+
+TEST_F(RelayPumpTest, ByteStreamEofIsForwardedOnceAndBothEofsCloseTheBridge) {
+  start({}, false, byte_stream());
+  sender_->send(masked_frame(ws::kBinary, "request", false));
+  sender_->send(masked_frame(ws::kContinuation, "", false));  // EOF in the middle of the message
+  sender_->send(masked_frame(ws::kContinuation, "ignored", false));
+  expect_binary(*listener_, "request");
+  expect_binary(*listener_, "");
+  listener_->send(masked_frame(ws::kBinary, "reply"));  // the other direction still flows
+  expect_binary(*sender_, "reply");
+  listener_->send(masked_frame(ws::kBinary, ""));
+  expect_binary(*sender_, "");
+  expect_close(*sender_, 1000, "ok");
+  expect_close(*listener_, 1000, "ok");
+  sender_->send(masked_frame(ws::kClose, close_payload(1000, "")));
+  listener_->send(masked_frame(ws::kClose, close_payload(1000, "")));
+  EXPECT_TRUE(sender_->at_eof());
+  EXPECT_TRUE(listener_->at_eof());
+  sender_->shut();
+  listener_->shut();
+  EXPECT_EQ(finished_.get_future().wait_for(5s), std::future_status::ready);
+}
+
+TEST_F(RelayPumpTest, ByteStreamCloseMidMessageClosesBothWithOk) {
+  start({}, false, byte_stream());
+  sender_->send(masked_frame(ws::kBinary, "partial", false) +
+                masked_frame(ws::kClose, close_payload(1001, "leaving")));
+  expect_binary(*listener_, "partial");
+  expect_close(*listener_, 1000, "ok");
+  expect_close(*sender_, 1000, "ok");
+  listener_->send(masked_frame(ws::kBinary, "too late"));
+  listener_->send(masked_frame(ws::kClose, close_payload(1000, "ok")));
+  EXPECT_TRUE(sender_->at_eof()) << "nothing crosses after the closes";
+}
+
+TEST_F(RelayPumpTest, ByteStreamLostLegGivesThePartnerException) {
+  start({}, false, byte_stream());
+  sender_->send(masked_frame(ws::kBinary, "last", false));
+  expect_binary(*listener_, "last");
+  sender_->shut();
+  expect_close(*listener_, 1011, "exception");
+}
+
+TEST_F(RelayPumpTest, ByteStreamHeldEofComesAfterTheHeldBytesAndAHeldCloseIsReported) {
+  PumpOptions options = byte_stream();
+  options.hold_high_water = 64 * 1024;
+  start_held({}, options);
+  sender_->send(masked_frame(ws::kBinary, "early", false) +
+                masked_frame(ws::kContinuation, "", false));
+  // Both frames are kept (2 + 5 and 2 bytes) before the partner arrives.
+  for (int i = 0; i < 500 && on_pump_thread([&] { return pump_->pending_toward(1); }) < 9; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(on_pump_thread([&] { return pump_->pending_toward(1); }), 9u);
+  pair();
+  expect_binary(*listener_, "early");
+  expect_binary(*listener_, "");
+  listener_->send(masked_frame(ws::kBinary, "answer"));
+  expect_binary(*sender_, "answer");
+}
+
+TEST_F(RelayPumpTest, ByteStreamCloseWhileHeldIsAnsweredWithOk) {
+  start_held({}, byte_stream());
+  std::promise<void> close_seen;
+  on_pump_thread([&] {
+    pump_->on_held_close = [&] { close_seen.set_value(); };
+    return 0;
+  });
+  sender_->send(masked_frame(ws::kClose, close_payload(1000, "")));
+  expect_close(*sender_, 1000, "ok");
+  EXPECT_EQ(close_seen.get_future().wait_for(5s), std::future_status::ready);
 }
 
 }  // namespace
