@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/bridge_token.hpp"
@@ -46,5 +48,14 @@ struct Settings {
   std::size_t in_flight = std::size_t{256} * 1024;  // per direction of an active bridge
   std::size_t max_decline_reason = 100;
 };
+
+// "sha256:<64 hex>" is a digest as configured; any other text is the secret itself, hashed here.
+auth::Digest secret_digest(std::string_view configured);
+// "ID:KEY" with ID 0-255 and KEY 32 bytes as base64, base64url or 64 hex digits.
+std::optional<auth::SealingKey> parse_token_key(std::string_view configured);
+// Section 5.2: sizes, distinct token key ids, and no secret serving two purposes (other_secrets:
+// secrets of the rest of the server, e.g. SAS keys). An error message, or nullopt.
+std::optional<std::string> check_secrets(const Settings& settings,
+                                         const std::vector<std::string>& other_secrets);
 
 }  // namespace switchboard::bridge

@@ -40,4 +40,15 @@ bool RequestHead::has_query() const {
   return target.find('?') != std::string::npos;
 }
 
+std::string websocket_base_url(std::string_view public_url, const RequestHead& request,
+                               bool secure) {
+  if (!public_url.empty()) {
+    while (public_url.ends_with('/')) public_url.remove_suffix(1);
+    if (istarts_with(public_url, "https://")) return "wss://" + std::string(public_url.substr(8));
+    if (istarts_with(public_url, "http://")) return "ws://" + std::string(public_url.substr(7));
+    return std::string(public_url);
+  }
+  return (secure ? "wss://" : "ws://") + std::string(request.find("Host").value_or("localhost"));
+}
+
 }  // namespace switchboard::core

@@ -38,4 +38,9 @@ struct RequestHead {
   bool has_query() const;
 };
 
+// The WebSocket form of the public URL ("http" -> "ws", "https" -> "wss", no trailing '/'), or
+// else ws[s]://{Host} of the request: the base of addresses handed to clients.
+std::string websocket_base_url(std::string_view public_url, const RequestHead& request,
+                               bool secure);
+
 }  // namespace switchboard::core

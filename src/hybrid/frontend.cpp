@@ -279,15 +279,7 @@ auth::AuthResult Frontend::authorize(std::string_view token, const EntityConfig*
 }
 
 std::string Frontend::base_url(const Handshake& handshake) const {
-  if (!settings_.public_url.empty()) {
-    std::string_view url = settings_.public_url;
-    while (url.ends_with('/')) url.remove_suffix(1);
-    if (core::istarts_with(url, "https://")) return "wss://" + std::string(url.substr(8));
-    if (core::istarts_with(url, "http://")) return "ws://" + std::string(url.substr(7));
-    return std::string(url);
-  }
-  return (handshake.secure ? "wss://" : "ws://") +
-         std::string(handshake.request.find("Host").value_or("localhost"));
+  return core::websocket_base_url(settings_.public_url, handshake.request, handshake.secure);
 }
 
 namespace {

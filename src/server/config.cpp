@@ -185,6 +185,60 @@ Error read_localfirst(const toml::table& t, localfirst::Settings& l) {
   return std::nullopt;
 }
 
+Error read_webhook(const toml::table& t, bridge::WebhookSettings& w) {
+  for (auto e : {read_string(t, "url", w.url), read_string(t, "secret", w.secret),
+                 read_duration(t, "timeout", w.timeout), read_integer(t, "retries", w.retries),
+                 read_integer(t, "max_response_body", w.max_response_body)}) {
+    if (e) return "webhook: " + *e;
+  }
+  return std::nullopt;
+}
+
+Error read_bridge(const toml::table& t, bridge::Settings& b) {
+  std::vector<std::string> api_keys, token_keys;
+  for (auto e :
+       {read_bool(t, "enabled", b.enabled), read_string(t, "node_id", b.node_id),
+        read_strings(t, "api_keys", api_keys),
+        read_string(t, "device_key_secret", b.device_key_secret),
+        read_strings(t, "token_keys", token_keys),
+        read_strings(t, "url_signing_keys", b.url_signing_keys),
+        read_strings(t, "notifiers", b.notifiers),
+        read_duration(t, "accept_timeout", b.accept_timeout),
+        read_duration(t, "clock_skew", b.clock_skew),
+        read_integer(t, "max_pending_per_device", b.max_pending_per_device),
+        read_integer(t, "max_pending", b.max_pending),
+        read_integer(t, "max_device_id", b.max_device_id),
+        read_integer(t, "max_request_data", b.max_request_data),
+        read_duration(t, "signed_url_default_ttl", b.signed_url_default_ttl),
+        read_duration(t, "signed_url_max_ttl", b.signed_url_max_ttl),
+        read_integer(t, "early_data", b.early_data), read_integer(t, "in_flight", b.in_flight),
+        read_integer(t, "max_decline_reason", b.max_decline_reason)}) {
+    if (e) return e;
+  }
+  for (const auto& key : api_keys) {
+    if (auto e = add_bridge_api_key(b, key)) return e;
+  }
+  for (const auto& key : token_keys) {
+    if (auto e = add_bridge_token_key(b, key)) return e;
+  }
+  if (const auto* devices = t.get("device_keys")) {
+    const auto* table = devices->as_table();
+    if (table == nullptr) return "'device_keys' must be a table of deviceId = \"key\"";
+    for (const auto& [id, value] : *table) {
+      const auto* key = value.as_string();
+      if (key == nullptr || key->get().empty())
+        return "'device_keys' values must be non-empty strings";
+      b.device_keys[std::string(id.str())] = bridge::secret_digest(key->get());
+    }
+  }
+  if (const auto* webhook = t.get_as<toml::table>("webhook")) {
+    if (auto e = read_webhook(*webhook, b.webhook)) return e;
+  }
+  if (b.accept_timeout <= core::Duration::zero() || b.early_data == 0 || b.in_flight == 0)
+    return "'accept_timeout', 'early_data' and 'in_flight' must be positive";
+  return std::nullopt;
+}
+
 Error read_table(const toml::table& root, Config& c) {
   for (auto e :
        {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
@@ -201,6 +255,9 @@ Error read_table(const toml::table& root, Config& c) {
   }
   if (const auto* localfirst = root.get_as<toml::table>("localfirst")) {
     if (auto e = read_localfirst(*localfirst, c.localfirst)) return "[localfirst] " + *e;
+  }
+  if (const auto* bridge = root.get_as<toml::table>("bridge")) {
+    if (auto e = read_bridge(*bridge, c.bridge)) return "[bridge] " + *e;
   }
   return std::nullopt;
 }
@@ -247,6 +304,19 @@ std::optional<std::string> load_toml_file(const std::string& path, Config& confi
            std::to_string(error.source().begin.line) + ")";
   }
   if (auto e = read_table(root, config)) return path + ": " + *e;
+  return std::nullopt;
+}
+
+std::optional<std::string> add_bridge_api_key(bridge::Settings& bridge, std::string_view key) {
+  if (key.empty()) return "a bridge API key cannot be empty";
+  bridge.api_keys.push_back(bridge::secret_digest(key));
+  return std::nullopt;
+}
+
+std::optional<std::string> add_bridge_token_key(bridge::Settings& bridge, std::string_view key) {
+  auto parsed = bridge::parse_token_key(key);
+  if (!parsed) return "a bridge token key must be ID:KEY, ID 0-255, KEY 32 bytes (base64 or hex)";
+  bridge.token_keys.push_back(*parsed);
   return std::nullopt;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/settings.hpp"
 #include "core/limits.hpp"
 #include "hybrid/settings.hpp"
 #include "localfirst/settings.hpp"
@@ -22,6 +23,7 @@ struct Config {
   core::Limits limits;
   hybrid::Settings hybrid;
   localfirst::Settings localfirst;
+  bridge::Settings bridge;
 };
 
 // "250ms", "30s", "5m", "1h", or a bare number of seconds.
@@ -30,6 +32,11 @@ std::optional<core::Duration> parse_duration(std::string_view text);
 // Reads a TOML file into `config`; on failure returns a message naming the file and the key.
 std::optional<std::string> load_toml_file(const std::string& path, Config& config);
 std::optional<std::string> load_toml_text(std::string_view text, Config& config);
+
+// Adds bridge API keys, token keys and device keys given as text (CLI or TOML); an error message
+// for one that does not parse.
+std::optional<std::string> add_bridge_api_key(bridge::Settings& bridge, std::string_view key);
+std::optional<std::string> add_bridge_token_key(bridge::Settings& bridge, std::string_view key);
 
 // Turns sas_keys into rules; returns an error for an entry without '='.
 std::optional<std::string> apply_sas_keys(Config& config);

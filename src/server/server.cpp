@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/status.hpp"
+#include "bridge/frontend.hpp"
 #include "core/encoding.hpp"
 #include "core/handshake.hpp"
 #include "core/relay_pump.hpp"
@@ -81,6 +82,7 @@ class Server {
         services_{config_.limits, guard_, workers_},
         hybrid_(config_.hybrid, services_),
         localfirst_(config_.localfirst, services_),
+        bridge_(config_.bridge, services_),
         status_sources_{hybrid_.registry(), localfirst_, std::chrono::steady_clock::now()},
         signals_(main_, SIGINT, SIGTERM),
         drain_timer_(main_) {
@@ -211,6 +213,10 @@ class Server {
       hybrid_.handle(std::move(handshake));
       return;
     }
+    if (bridge::owns_path(path)) {
+      bridge_.handle(handshake);
+      return;
+    }
     if (localfirst_.owns(handshake->request)) {
       localfirst_.handle(handshake);
       return;
@@ -236,6 +242,7 @@ class Server {
     }
     hybrid_.shutdown();
     localfirst_.shutdown();
+    bridge_.shutdown();
     // Each worker runs the closes posted above before this marker (one thread, FIFO).
     workers_pending_ = static_cast<int>(workers_.size());
     for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -275,6 +282,7 @@ class Server {
   core::Services services_;
   hybrid::Frontend hybrid_;
   localfirst::Frontend localfirst_;
+  bridge::Frontend bridge_;
   admin::Sources status_sources_;
   asio::io_context main_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
@@ -288,6 +296,16 @@ class Server {
 }  // namespace
 
 int serve(Config config) {
+  std::vector<std::string> sas_secrets;
+  for (const auto& rule : config.hybrid.rules) {
+    for (const auto* key : {&rule.primary_key, &rule.secondary_key}) {
+      if (!key->empty()) sas_secrets.push_back(*key);
+    }
+  }
+  if (auto problem = bridge::check_secrets(config.bridge, sas_secrets)) {
+    spdlog::error("refusing to start: {}", *problem);
+    return 2;
+  }
   std::optional<std::string> generated;
   if (config.hybrid.rules.empty()) {
     generated = random_key();

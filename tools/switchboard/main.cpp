@@ -1,6 +1,7 @@
 // switchboard: the relay server's command line.
 #include <cstdlib>
 #include <iostream>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
@@ -55,6 +56,32 @@ int run(int argc, char** argv) {
   serve->add_option("--shutdown-grace", shutdown_grace,
                     "How long relayed connections may drain on SIGINT/SIGTERM (TOML "
                     "'shutdown_grace'; default 10s)");
+  std::vector<std::string> bridge_api_keys, bridge_token_keys;
+  std::string bridge_device_secret, bridge_accept_timeout, webhook_url, webhook_secret,
+      webhook_timeout;
+  unsigned webhook_retries = 0;
+  serve->add_option("--bridge-api-key", bridge_api_keys,
+                    "A requester API key for /bridge/connect and /bridge/getSignedUrl (X-Api-Key); "
+                    "repeatable; 'sha256:HEX' gives a digest (TOML bridge.api_keys)");
+  serve->add_option("--bridge-device-key-secret", bridge_device_secret,
+                    "Secret (>= 32 bytes) from which device keys are derived (TOML "
+                    "bridge.device_key_secret)");
+  serve->add_option("--bridge-token-key", bridge_token_keys,
+                    "ID:KEY, an AES-256 key for bridge tokens (32 bytes, base64 or hex); the "
+                    "first seals, all open; repeatable (TOML bridge.token_keys; default: random)");
+  serve->add_option("--bridge-accept-timeout", bridge_accept_timeout,
+                    "How long a requester waits for the device (TOML bridge.accept_timeout; "
+                    "default 30s)");
+  serve->add_option("--bridge-webhook-url", webhook_url,
+                    "http://HOST:PORT/PATH notified of bridge requests; {deviceId} is replaced "
+                    "(TOML bridge.webhook.url)");
+  serve->add_option("--bridge-webhook-secret", webhook_secret,
+                    "Secret (>= 32 bytes) that signs webhook requests (TOML bridge.webhook.secret)");
+  serve->add_option("--bridge-webhook-timeout", webhook_timeout,
+                    "Webhook answer deadline (TOML bridge.webhook.timeout; default 5s)");
+  serve->add_option("--bridge-webhook-retries", webhook_retries,
+                    "Webhook retries within the accept wait (TOML bridge.webhook.retries; "
+                    "default 0)");
   serve->footer(
       "Limits, timeouts, Hybrid Connections entities and rules: TOML only, see "
       "docs/configuration.md.");
@@ -83,7 +110,38 @@ int run(int argc, char** argv) {
     }
     config.shutdown_grace = *parsed;
   }
+  auto& bridge = config.bridge;
+  if (!bridge_api_keys.empty()) bridge.api_keys.clear();
+  for (const auto& key : bridge_api_keys) {
+    if (auto error = switchboard::server::add_bridge_api_key(bridge, key)) {
+      std::cerr << "switchboard: --bridge-api-key: " << *error << "\n";
+      return 2;
+    }
+  }
+  if (!bridge_token_keys.empty()) bridge.token_keys.clear();
+  for (const auto& key : bridge_token_keys) {
+    if (auto error = switchboard::server::add_bridge_token_key(bridge, key)) {
+      std::cerr << "switchboard: --bridge-token-key: " << *error << "\n";
+      return 2;
+    }
+  }
+  if (!bridge_device_secret.empty()) bridge.device_key_secret = bridge_device_secret;
+  if (!webhook_url.empty()) bridge.webhook.url = webhook_url;
+  if (!webhook_secret.empty()) bridge.webhook.secret = webhook_secret;
+  if (serve->count("--bridge-webhook-retries") > 0) bridge.webhook.retries = webhook_retries;
+  for (auto [text, target, name] :
+       {std::tuple{&bridge_accept_timeout, &bridge.accept_timeout, "--bridge-accept-timeout"},
+        std::tuple{&webhook_timeout, &bridge.webhook.timeout, "--bridge-webhook-timeout"}}) {
+    if (text->empty()) continue;
+    auto parsed = switchboard::server::parse_duration(*text);
+    if (!parsed || parsed->count() <= 0) {
+      std::cerr << "switchboard: " << name << " expects a duration such as 30s\n";
+      return 2;
+    }
+    *target = *parsed;
+  }
   config.hybrid.public_url = config.public_url;
+  bridge.public_url = config.public_url;
   if (auto error = switchboard::server::apply_sas_keys(config)) {
     std::cerr << "switchboard: " << *error << "\n";
     return 2;

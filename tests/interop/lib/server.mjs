@@ -38,12 +38,22 @@ function tomlPairs(obj) {
     .join('');
 }
 
-// Renders { top-level keys, limits: {}, localfirst: {}, hybrid: {}, entities: [{ path, ..., rules: [] }] }
-// as TOML. The [localfirst] table is written only when a localfirst object is given.
-export function renderConfig({ limits = {}, hybrid = {}, entities = [], localfirst, ...top } = {}) {
+// Renders { top-level keys, limits: {}, localfirst: {}, bridge: { webhook: {}, device_keys: {} },
+// hybrid: {}, entities: [{ path, ..., rules: [] }] } as TOML. The [localfirst] and [bridge] tables
+// are written only when given.
+export function renderConfig({ limits = {}, hybrid = {}, entities = [], localfirst, bridge, ...top } = {}) {
   let out = tomlPairs(top);
   out += `\n[limits]\n${tomlPairs({ ...BASE_LIMITS, ...limits })}`;
   if (localfirst) out += `\n[localfirst]\n${tomlPairs(localfirst)}`;
+  if (bridge) {
+    const { webhook, device_keys: deviceKeys, ...rest } = bridge;
+    out += `\n[bridge]\n${tomlPairs(rest)}`;
+    if (webhook) out += `\n[bridge.webhook]\n${tomlPairs(webhook)}`;
+    if (deviceKeys) {
+      out += '\n[bridge.device_keys]\n';
+      for (const [id, key] of Object.entries(deviceKeys)) out += `${JSON.stringify(id)} = ${JSON.stringify(key)}\n`;
+    }
+  }
   out += `\n[hybrid]\n${tomlPairs(hybrid)}`;
   for (const { rules = [], ...entity } of entities) {
     out += `\n[[hybrid.entities]]\n${tomlPairs(entity)}`;
