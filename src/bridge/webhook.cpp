@@ -155,7 +155,12 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
 }  // namespace
 
 std::optional<std::string> check_webhook_url(std::string_view url) {
-  const auto parsed = boost::urls::parse_uri(url);
+  std::string sample(url);
+  for (auto at = sample.find(kDevicePlaceholder); at != std::string::npos;
+       at = sample.find(kDevicePlaceholder)) {
+    sample.replace(at, kDevicePlaceholder.size(), "device");
+  }
+  const auto parsed = boost::urls::parse_uri(sample);
   if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
     return "the webhook URL must be http://HOST[:PORT]/PATH (https is not supported yet), got '" +
            std::string(url) + "'";
