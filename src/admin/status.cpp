@@ -4,6 +4,7 @@
 
 #include "core/relay_pump.hpp"
 #include "hybrid/registry.hpp"
+#include "bridge/frontend.hpp"
 #include "localfirst/frontend.hpp"
 
 namespace switchboard::admin {
@@ -36,13 +37,15 @@ constexpr std::string_view kDashboard = R"html(<!doctype html>
 <h1>Switchboard</h1>
 <p class="lead">A self-hosted relay: programs behind NAT and firewalls are reached, and reach each
 other, over WebSockets, with no inbound port opened on their side. This server speaks Azure Relay
-Hybrid Connections (<code>/$hc/</code>) and the <code>@localfirst/relay</code> v4 protocol
-(<code>/introduction</code>, <code>/connection</code>).</p>
+Hybrid Connections (<code>/$hc/</code>), the <code>@localfirst/relay</code> v4 protocol
+(<code>/introduction</code>, <code>/connection</code>) and device bridges (<code>/bridge/</code>).</p>
 <div class="counts">
   <div class="count"><b id="listeners">&ndash;</b>listeners</div>
   <div class="count"><b id="peers">&ndash;</b>localfirst peers</div>
   <div class="count"><b id="pairs">&ndash;</b>active relayed pairs</div>
   <div class="count"><b id="held">&ndash;</b>held pipe sockets</div>
+  <div class="count"><b id="devices">&ndash;</b>bridge devices online</div>
+  <div class="count"><b id="bridges">&ndash;</b>active bridges</div>
 </div>
 <h2>Hybrid Connections entities</h2>
 <table><thead><tr><th>path</th><th>listeners</th></tr></thead><tbody id="entities"></tbody></table>
@@ -55,6 +58,8 @@ function refresh() {
     show('peers', s.localfirst.peers.length);
     show('pairs', s.relay.active_pairs);
     show('held', s.localfirst.held);
+    show('devices', s.bridge.devices);
+    show('bridges', s.bridge.active);
     var rows = document.getElementById('entities');
     rows.textContent = '';
     s.hybrid.entities.forEach(function (e) {
@@ -91,6 +96,7 @@ std::string status_json(const Sources& sources) {
     entities.push_back(json::object{{"path", entity.path}, {"listeners", entity.listeners}});
   }
   const auto localfirst = sources.localfirst.status();
+  const auto bridge = sources.bridge.status();
   json::object document_ids;
   for (const auto& [peer, ids] : localfirst.directory.document_ids) {
     document_ids[peer] = strings(ids);
@@ -103,7 +109,10 @@ std::string status_json(const Sources& sources) {
       {"localfirst", json::object{{"peers", strings(localfirst.directory.peers)},
                                   {"documentIds", std::move(document_ids)},
                                   {"held", localfirst.held},
-                                  {"paired", localfirst.paired}}}};
+                                  {"paired", localfirst.paired}}},
+      {"bridge", json::object{{"devices", bridge.channels},
+                              {"pending", bridge.pending},
+                              {"active", bridge.active}}}};
   return json::serialize(status);
 }
 

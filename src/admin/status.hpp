@@ -14,12 +14,16 @@ class Registry;
 namespace switchboard::localfirst {
 class Frontend;
 }
+namespace switchboard::bridge {
+class Frontend;
+}
 
 namespace switchboard::admin {
 
 struct Sources {
   const hybrid::Registry& hybrid;
   const localfirst::Frontend& localfirst;
+  const bridge::Frontend& bridge;
   std::chrono::steady_clock::time_point started;
 };
 

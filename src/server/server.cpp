@@ -83,7 +83,7 @@ class Server {
         hybrid_(config_.hybrid, services_),
         localfirst_(config_.localfirst, services_),
         bridge_(config_.bridge, services_),
-        status_sources_{hybrid_.registry(), localfirst_, std::chrono::steady_clock::now()},
+        status_sources_{hybrid_.registry(), localfirst_, bridge_, std::chrono::steady_clock::now()},
         signals_(main_, SIGINT, SIGTERM),
         drain_timer_(main_) {
     services_.route = [this](std::shared_ptr<core::Handshake> h) { route(std::move(h)); };

@@ -152,6 +152,8 @@ describe('pending-bridge limits', () => {
     assert.equal(b1.status, 101);
     const b2 = await open('dev-b');
     assert.equal(b2.status, 503);
+    const status = await (await fetch(`http://127.0.0.1:${server.port}/api/status`)).json();
+    assert.deepEqual(status.bridge, { devices: 2, pending: 3, active: 0 });
     const note = await nextNotification(a);
     await acceptBridge(note.bridge.acceptUrl);
     const a4 = await open('dev-a');

@@ -357,6 +357,7 @@ describe('pre-upgrade checks and the control channel', () => {
     const r = await openRequester(port, connectTarget('dev-twice'));
     assert.ok((await nextNotification(second)).bridge, 'the newer channel gets notifications');
     r.ws.destroy();
+    assert.equal((await nextNotification(second)).cancel.reason, 'requester closed');
     second.ws.send(Buffer.from([1, 2, 3]));
     const text = await second.inbox.next(5000, 'the text-only close');
     assert.deepEqual([text.type, text.code, text.reason], ['close', 1003, 'text only']);

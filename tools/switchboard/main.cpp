@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "auth/bridge_token.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 
@@ -86,7 +87,19 @@ int run(int argc, char** argv) {
       "Limits, timeouts, Hybrid Connections entities and rules: TOML only, see "
       "docs/configuration.md.");
 
+  auto* device_key = app.add_subcommand(
+      "device-key", "Print a bridge device's key, derived from the device key secret");
+  std::string device_id, device_secret;
+  device_key->add_option("DEVICE_ID", device_id, "The device's id")->required();
+  device_key->add_option("--secret", device_secret,
+                         "The server's bridge device key secret (--bridge-device-key-secret)")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (*device_key) {
+    std::cout << switchboard::auth::derive_device_key(device_secret, device_id) << "\n";
+    return 0;
+  }
 
   Config config;
   if (!config_file.empty()) {
