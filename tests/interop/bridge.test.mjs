@@ -225,7 +225,9 @@ describe('tokens', () => {
     const flip = (i) => token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
     const bad = [
       '', 'x', token.slice(0, -1), token.slice(0, 40), `${token}A`, `${token}=`, flip(0), flip(1), flip(5),
-      flip(30), flip(token.length - 1), token.replace(/-/g, '+'),
+      flip(30), flip(token.length - 1),
+      // Characters of the standard base64 alphabet, outside base64url's.
+      `+${token.slice(1)}`, `${token.slice(0, 10)}/${token.slice(11)}`,
       // Upstream's forged CBC token of bridge.md section 4 (an IP edited into the IV).
       'AAECAwQCGB8XERYTECEPDu2kb2ydYxaMVnloBkyd9OQ',
       // Section 5.4's test vector: well-formed, sealed with a key this server does not have.
