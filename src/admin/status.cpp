@@ -2,9 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include "bridge/frontend.hpp"
 #include "core/relay_pump.hpp"
 #include "hybrid/registry.hpp"
-#include "bridge/frontend.hpp"
 #include "localfirst/frontend.hpp"
 
 namespace switchboard::admin {
@@ -110,9 +110,9 @@ std::string status_json(const Sources& sources) {
                                   {"documentIds", std::move(document_ids)},
                                   {"held", localfirst.held},
                                   {"paired", localfirst.paired}}},
-      {"bridge", json::object{{"devices", bridge.channels},
-                              {"pending", bridge.pending},
-                              {"active", bridge.active}}}};
+      {"bridge",
+       json::object{
+           {"devices", bridge.channels}, {"pending", bridge.pending}, {"active", bridge.active}}}};
   return json::serialize(status);
 }
 

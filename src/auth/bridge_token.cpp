@@ -32,7 +32,8 @@ CipherContext new_context() {
 
 void put_length(std::string& out, std::string_view value) {
   const auto n = static_cast<std::uint32_t>(value.size());
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((n >> shift) & 0xFF));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((n >> shift) & 0xFF));
   out.append(value);
 }
 
@@ -58,18 +59,18 @@ std::string digest_base64url(const Digest& digest) {
 }  // namespace
 
 bool valid_node_id(std::string_view id) {
-  return !id.empty() && id.size() <= kMaxNodeId &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-         });
+  return !id.empty() && id.size() <= kMaxNodeId && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
 }
 
 std::string seal_bridge_token(const SealingKey& key, const BridgeTokenFields& fields,
                               const Nonce& nonce) {
   std::string plain;
   for (int shift = 56; shift >= 0; shift -= 8)
-    plain.push_back(static_cast<char>((static_cast<std::uint64_t>(fields.expiry_ms) >> shift) & 0xFF));
+    plain.push_back(
+        static_cast<char>((static_cast<std::uint64_t>(fields.expiry_ms) >> shift) & 0xFF));
   plain.append(reinterpret_cast<const char*>(fields.bridge_id.data()), fields.bridge_id.size());
   plain.push_back(static_cast<char>(fields.owner.size()));
   plain.append(fields.owner);
@@ -81,15 +82,15 @@ std::string seal_bridge_token(const SealingKey& key, const BridgeTokenFields& fi
   std::memcpy(out + kHeader, nonce.data(), kNonceSize);
   auto ctx = new_context();
   int len = 0;
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.key.data(),
-                         out + kHeader) != 1 ||
+  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.key.data(), out + kHeader) !=
+          1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, out, kHeader) != 1 ||
       EVP_EncryptUpdate(ctx.get(), out + kHeader + kNonceSize, &len,
                         reinterpret_cast<const unsigned char*>(plain.data()),
                         static_cast<int>(plain.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), out + kHeader + kNonceSize + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
-                          out + raw.size() - kTagSize) != 1) {
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, out + raw.size() - kTagSize) !=
+          1) {
     std::abort();  // AES-GCM with valid sizes cannot fail short of a broken library
   }
   return core::base64url_encode(out, raw.size());
@@ -110,8 +111,8 @@ std::optional<BridgeTokenFields> open_bridge_token(const std::vector<SealingKey>
   if (!raw || raw->size() < kMinRaw || raw->size() > kMaxRaw) return std::nullopt;
   const auto* in = reinterpret_cast<const unsigned char*>(raw->data());
   if (in[0] != kVersion) return std::nullopt;
-  const auto key = std::find_if(keys.begin(), keys.end(),
-                                [&](const SealingKey& k) { return k.id == in[1]; });
+  const auto key =
+      std::find_if(keys.begin(), keys.end(), [&](const SealingKey& k) { return k.id == in[1]; });
   if (key == keys.end()) return std::nullopt;
 
   const std::size_t cipher_size = raw->size() - kHeader - kNonceSize - kTagSize;

@@ -85,7 +85,8 @@ CloseNotice declined(std::string_view reason) {
 bool refuse_unless_upgrade(const std::shared_ptr<Handshake>& handshake) {
   const auto& head = handshake->request;
   if (!head.is_websocket_upgrade()) {
-    core::refuse(handshake, {426, "Upgrade Required: this endpoint takes WebSocket upgrades only.",
+    core::refuse(handshake, {426,
+                             "Upgrade Required: this endpoint takes WebSocket upgrades only.",
                              {{"Upgrade", "websocket"}}});
     return true;
   }
@@ -217,7 +218,7 @@ class PendingBridge : public std::enable_shared_from_this<PendingBridge> {
     call_webhook(index, settings.webhook.retries, message);
   }
 
-  void call_webhook(std::size_t index, unsigned retries_left, std::string message) {
+  void call_webhook(std::size_t index, unsigned retries_left, const std::string& message) {
     post_webhook(context_, frontend_.settings_.webhook, device_id, message,
                  [self = shared_from_this(), index, retries_left, message](WebhookOutcome outcome) {
                    self->on_webhook(index, retries_left, message, std::move(outcome));
@@ -240,7 +241,8 @@ class PendingBridge : public std::enable_shared_from_this<PendingBridge> {
     }
     spdlog::warn("bridge: webhook for device '{}' not delivered: {}", device_id, outcome.detail);
     // Retries only while another full attempt fits in the accept wait.
-    if (retries_left > 0 && deadline_.expiry() - std::chrono::steady_clock::now() > webhook.timeout) {
+    if (retries_left > 0 &&
+        deadline_.expiry() - std::chrono::steady_clock::now() > webhook.timeout) {
       return call_webhook(index, retries_left - 1, message);
     }
     notify(index + 1);
@@ -358,8 +360,8 @@ void Frontend::connect(const std::shared_ptr<Handshake>& handshake, bool signed_
     const auto expiration = core::form_param(query, "expirationUtc");
     const auto signature = core::form_param(query, "signature");
     if (!expiration || !signature ||
-        !auth::verify_connect_url(settings_.url_signing_keys, device_id.value_or(""),
-                                  request_data, *expiration, *signature)) {
+        !auth::verify_connect_url(settings_.url_signing_keys, device_id.value_or(""), request_data,
+                                  *expiration, *signature)) {
       core::refuse(handshake, {400, "Bad Request: the URL signature is not valid."});
       return;
     }
@@ -377,8 +379,8 @@ void Frontend::connect(const std::shared_ptr<Handshake>& handshake, bool signed_
   const auto bytes = core::random_bytes(id.size());
   std::copy(bytes.begin(), bytes.end(), id.begin());
   const auth::BridgeTokenFields fields{
-      now_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(settings_.accept_timeout)
-                     .count(),
+      now_ms() +
+          std::chrono::duration_cast<std::chrono::milliseconds>(settings_.accept_timeout).count(),
       id, settings_.node_id};
   std::string token = auth::seal_bridge_token(settings_.token_keys.front(), fields);
   std::string accept_url = base_url(*handshake) + "/bridge/accept?bridgeToken=" + token;
@@ -389,8 +391,7 @@ void Frontend::connect(const std::shared_ptr<Handshake>& handshake, bool signed_
     auto& per_device = pending_per_device_[*device_id];
     if (per_device >= settings_.max_pending_per_device) {
       if (per_device == 0) pending_per_device_.erase(*device_id);
-      core::refuse(handshake,
-                   {429, "Too Many Requests: too many pending bridges for this device."},
+      core::refuse(handshake, {429, "Too Many Requests: too many pending bridges for this device."},
                    core::Blame::kNone);
       return;
     }
@@ -431,22 +432,24 @@ void Frontend::signed_url(const std::shared_ptr<Handshake>& handshake) {
       return;
     }
     if (*parsed <= now || *parsed > now + ticks_of(settings_.signed_url_max_ttl)) {
-      core::refuse(handshake, {400, "Bad Request: expirationUtc must lie in the future, at most " +
-                                        std::to_string(settings_.signed_url_max_ttl.count() / 1000) +
-                                        " s ahead."});
+      core::refuse(
+          handshake,
+          {400, "Bad Request: expirationUtc must lie in the future, at most " +
+                    std::to_string(settings_.signed_url_max_ttl.count() / 1000) + " s ahead."});
       return;
     }
     expires = *parsed;
   }
   const std::string expiration = format_round_trip(expires);
-  std::string url = base_url(*handshake) +
-                    "/bridge/connectSigned?deviceId=" + core::percent_encode(*device_id);
+  std::string url =
+      base_url(*handshake) + "/bridge/connectSigned?deviceId=" + core::percent_encode(*device_id);
   if (request_data) url += "&requestData=" + core::percent_encode(*request_data);
   url += "&expirationUtc=" + core::percent_encode(expiration) + "&signature=" +
          auth::sign_connect_url(settings_.url_signing_keys.front(), *device_id, request_data,
                                 expiration);
-  core::respond(handshake, {200, "OK", {{"Cache-Control", "no-store"}}, std::move(url),
-                            "text/plain; charset=utf-8"});
+  core::respond(
+      handshake,
+      {200, "OK", {{"Cache-Control", "no-store"}}, std::move(url), "text/plain; charset=utf-8"});
 }
 
 void Frontend::accept(const std::shared_ptr<Handshake>& handshake) {
@@ -469,7 +472,8 @@ void Frontend::accept(const std::shared_ptr<Handshake>& handshake) {
   }
   auto bridge = take(fields->bridge_id);
   if (!bridge) {
-    core::refuse(handshake, {410, "Gone: this bridge was already accepted, declined or cancelled."});
+    core::refuse(handshake,
+                 {410, "Gone: this bridge was already accepted, declined or cancelled."});
     return;
   }
   core::switch_protocols(handshake, {}, [handshake, bridge](bool ok) {
@@ -587,17 +591,17 @@ void Frontend::send_to_channel(const std::string& device_id, std::string text,
     asio::post(reply_to, [done = std::move(done)] { done(false); });
     return;
   }
-  asio::post(target->context, [target, text = std::move(text), &reply_to,
-                               done = std::move(done)]() mutable {
-    const auto ws = target->channel.lock();
-    const bool queued = ws && ws->open();
-    if (queued) ws->send_text(text);
-    asio::post(reply_to, [done = std::move(done), queued] { done(queued); });
-  });
+  asio::post(target->context,
+             [target, text = std::move(text), &reply_to, done = std::move(done)]() mutable {
+               const auto ws = target->channel.lock();
+               const bool queued = ws && ws->open();
+               if (queued) ws->send_text(text);
+               asio::post(reply_to, [done = std::move(done), queued] { done(queued); });
+             });
 }
 
 void Frontend::on_decline(const DeviceChannel& channel, std::string_view token,
-                          std::string reason) {
+                          std::string_view reason) {
   const auto fields = auth::open_bridge_token(settings_.token_keys, token);
   if (!fields || fields->owner != settings_.node_id) return;
   std::shared_ptr<PendingBridge> bridge;

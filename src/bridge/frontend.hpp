@@ -4,8 +4,8 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,14 +55,15 @@ class Frontend {
 
   // Pre-upgrade checks shared by the requester endpoints; false when refused.
   bool api_key_valid(const core::Handshake& handshake) const;
-  std::optional<std::string> device_id_problem(const std::optional<std::string>& device_id,
-                                               const std::optional<std::string>& request_data) const;
+  std::optional<std::string> device_id_problem(
+      const std::optional<std::string>& device_id,
+      const std::optional<std::string>& request_data) const;
   bool device_key_valid(const core::RequestHead& head, std::string_view device_id) const;
   std::string base_url(const core::Handshake& handshake) const;
 
   // The pending table: whoever takes a bridge out of it decides how its wait ends.
   std::shared_ptr<PendingBridge> take(const auth::BridgeId& id);
-  void on_decline(const DeviceChannel& channel, std::string_view token, std::string reason);
+  void on_decline(const DeviceChannel& channel, std::string_view token, std::string_view reason);
   // Queues `text` on the device's control channel; `done(delivered)` runs on `reply_to`.
   void send_to_channel(const std::string& device_id, std::string text,
                        core::asio::io_context& reply_to, std::function<void(bool)> done);

@@ -72,13 +72,14 @@ std::optional<Ticks> parse_instant(std::string_view text) {
     if (!oh || !c.take(":")) return std::nullopt;
     const auto om = c.number(2);
     if (!om || *oh > 14 || *om > 59) return std::nullopt;
-    offset = (*oh * 60 + *om) * 60 * kTicksPerSecond * (sign == '-' ? -1 : 1);
+    offset = Ticks{*oh * 60 + *om} * 60 * kTicksPerSecond * (sign == '-' ? -1 : 1);
   }
   if (!c.done() || *h > 23 || *mi > 59 || *s > 59) return std::nullopt;
   const year_month_day date{year(*y), month(static_cast<unsigned>(*mo)),
                             day(static_cast<unsigned>(*d))};
   if (!date.ok()) return std::nullopt;
-  const Ticks seconds = sys_days(date).time_since_epoch().count() * 86'400 + *h * 3600 + *mi * 60 + *s;
+  const Ticks seconds = Ticks{sys_days(date).time_since_epoch().count()} * 86'400 +
+                        Ticks{*h} * 3600 + Ticks{*mi} * 60 + *s;
   return seconds * kTicksPerSecond + fraction - offset;
 }
 

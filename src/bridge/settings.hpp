@@ -27,13 +27,13 @@ struct WebhookSettings {
 
 struct Settings {
   bool enabled = true;
-  std::string node_id = "local";  // this node's membership id, named in every token it seals
-  std::string public_url;         // scheme and authority; "" = the request's Host
+  std::string node_id = "local";       // this node's membership id, named in every token it seals
+  std::string public_url;              // scheme and authority; "" = the request's Host
   std::vector<auth::Digest> api_keys;  // SHA-256 of each requester API key
   std::map<std::string, auth::Digest> device_keys;  // deviceId -> SHA-256 of its key
-  std::string device_key_secret;  // derived device keys; "" = table only
-  std::vector<auth::SealingKey> token_keys;  // the first seals; empty = random at start-up
-  std::vector<std::string> url_signing_keys;  // the first signs; empty = random at start-up
+  std::string device_key_secret;                    // derived device keys; "" = table only
+  std::vector<auth::SealingKey> token_keys;         // the first seals; empty = random at start-up
+  std::vector<std::string> url_signing_keys;        // the first signs; empty = random at start-up
   std::vector<std::string> notifiers{"channel", "webhook"};
   WebhookSettings webhook;
   Duration accept_timeout = 30s;  // the accept wait, and the token lifetime

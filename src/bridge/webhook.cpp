@@ -59,13 +59,12 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
     if (!parsed) return finish({WebhookOutcome::kFailed, "invalid webhook URL"});
     host_ = parsed->host();
     port_ = parsed->has_port() ? std::string(parsed->port()) : "80";
-    const std::string target = parsed->encoded_target().empty()
-                                   ? std::string("/")
-                                   : std::string(parsed->encoded_target());
-    const std::string timestamp = std::to_string(
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const std::string target =
+        parsed->encoded_target().empty() ? std::string("/") : std::string(parsed->encoded_target());
+    const std::string timestamp =
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
     request_ = {http::verb::post, target, 11};
     request_.set(http::field::host, parsed->encoded_host_and_port());
     request_.set(http::field::user_agent, "switchboard/" SWITCHBOARD_VERSION);
@@ -86,20 +85,22 @@ class WebhookCall : public std::enable_shared_from_this<WebhookCall> {
       self->resolver_.cancel();
       self->finish({WebhookOutcome::kFailed, "timed out"});
     });
-    resolver_.async_resolve(host_, port_, [self = shared_from_this()](
-                                              boost::system::error_code ec,
-                                              const tcp::resolver::results_type& results) {
-      self->on_resolve(ec, results);
-    });
+    resolver_.async_resolve(
+        host_, port_,
+        [self = shared_from_this()](boost::system::error_code ec,
+                                    const tcp::resolver::results_type& results) {
+          self->on_resolve(ec, results);
+        });
   }
 
  private:
   void on_resolve(boost::system::error_code ec, const tcp::resolver::results_type& results) {
-    if (ec) return finish({WebhookOutcome::kFailed, "cannot resolve " + host_ + ": " + ec.message()});
-    stream_.async_connect(results, [self = shared_from_this()](boost::system::error_code e,
-                                                               const tcp::endpoint&) {
-      self->on_connect(e);
-    });
+    if (ec)
+      return finish({WebhookOutcome::kFailed, "cannot resolve " + host_ + ": " + ec.message()});
+    stream_.async_connect(
+        results, [self = shared_from_this()](boost::system::error_code e, const tcp::endpoint&) {
+          self->on_connect(e);
+        });
   }
 
   void on_connect(boost::system::error_code ec) {
@@ -170,7 +171,8 @@ std::optional<std::string> check_webhook_url(std::string_view url) {
 
 void post_webhook(asio::io_context& context, const WebhookSettings& settings,
                   std::string_view device_id, std::string body, WebhookDone done) {
-  std::make_shared<WebhookCall>(context, settings, std::move(done))->run(device_id, std::move(body));
+  std::make_shared<WebhookCall>(context, settings, std::move(done))
+      ->run(device_id, std::move(body));
 }
 
 }  // namespace switchboard::bridge

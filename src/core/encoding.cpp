@@ -68,8 +68,8 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   auto out = base64_decode(padded);
   // Re-encoding must give the same text: rejects non-zero unused bits, so one raw value has one
   // token.
-  if (!out || base64url_encode(reinterpret_cast<const unsigned char*>(out->data()), out->size()) !=
-                  text) {
+  if (!out ||
+      base64url_encode(reinterpret_cast<const unsigned char*>(out->data()), out->size()) != text) {
     return std::nullopt;
   }
   return out;
@@ -83,7 +83,8 @@ std::optional<std::string> form_param(std::string_view query, std::string_view n
     const auto raw_name = piece.substr(0, eq);
     const auto decoded = percent_decode(raw_name, true).value_or(std::string(raw_name));
     if (iequals(decoded, name)) {
-      const auto raw_value = eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
+      const auto raw_value =
+          eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
       return percent_decode(raw_value, true).value_or(std::string(raw_value));
     }
     if (amp == std::string_view::npos) return std::nullopt;

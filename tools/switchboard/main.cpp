@@ -76,8 +76,9 @@ int run(int argc, char** argv) {
   serve->add_option("--bridge-webhook-url", webhook_url,
                     "http://HOST:PORT/PATH notified of bridge requests; {deviceId} is replaced "
                     "(TOML bridge.webhook.url)");
-  serve->add_option("--bridge-webhook-secret", webhook_secret,
-                    "Secret (>= 32 bytes) that signs webhook requests (TOML bridge.webhook.secret)");
+  serve->add_option(
+      "--bridge-webhook-secret", webhook_secret,
+      "Secret (>= 32 bytes) that signs webhook requests (TOML bridge.webhook.secret)");
   serve->add_option("--bridge-webhook-timeout", webhook_timeout,
                     "Webhook answer deadline (TOML bridge.webhook.timeout; default 5s)");
   serve->add_option("--bridge-webhook-retries", webhook_retries,
@@ -91,8 +92,9 @@ int run(int argc, char** argv) {
       "device-key", "Print a bridge device's key, derived from the device key secret");
   std::string device_id, device_secret;
   device_key->add_option("DEVICE_ID", device_id, "The device's id")->required();
-  device_key->add_option("--secret", device_secret,
-                         "The server's bridge device key secret (--bridge-device-key-secret)")
+  device_key
+      ->add_option("--secret", device_secret,
+                   "The server's bridge device key secret (--bridge-device-key-secret)")
       ->required();
 
   CLI11_PARSE(app, argc, argv);

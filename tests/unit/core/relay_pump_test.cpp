@@ -595,7 +595,6 @@ TEST_F(RelayPumpTest, CloseBehindDataASlowReceiverIsStillTakingIsNotCutAtTheDead
   EXPECT_EQ(close->payload, close_payload(4000, "done"));
 }
 
-
 PumpOptions byte_stream() {
   PumpOptions options;
   options.byte_stream = true;
