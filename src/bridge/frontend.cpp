@@ -385,26 +385,31 @@ void Frontend::connect(const std::shared_ptr<Handshake>& handshake, bool signed_
   std::string token = auth::seal_bridge_token(settings_.token_keys.front(), fields);
   std::string accept_url = base_url(*handshake) + "/bridge/accept?bridgeToken=" + token;
   // Reserved before the 101: the limits hold however fast requesters arrive.
-  std::shared_ptr<PendingBridge> bridge;
+  auto bridge = std::make_shared<PendingBridge>(*this, handshake, id, *device_id, request_data,
+                                                std::move(token), std::move(accept_url));
+  int refusal = 0;
   {
     const std::lock_guard lock(pending_mutex_);
-    auto& per_device = pending_per_device_[*device_id];
-    if (per_device >= settings_.max_pending_per_device) {
-      if (per_device == 0) pending_per_device_.erase(*device_id);
-      core::refuse(handshake, {429, "Too Many Requests: too many pending bridges for this device."},
-                   core::Blame::kNone);
-      return;
+    const auto it = pending_per_device_.find(*device_id);
+    const std::size_t waiting = it == pending_per_device_.end() ? 0 : it->second;
+    if (waiting >= settings_.max_pending_per_device) {
+      refusal = 429;
+    } else if (pending_.size() >= settings_.max_pending) {
+      refusal = 503;
+    } else {
+      pending_.emplace(id, bridge);
+      ++pending_per_device_[*device_id];
     }
-    if (pending_.size() >= settings_.max_pending) {
-      if (per_device == 0) pending_per_device_.erase(*device_id);
-      core::refuse(handshake, {503, "Service Unavailable: too many pending bridges."},
-                   core::Blame::kNone);
-      return;
-    }
-    bridge = std::make_shared<PendingBridge>(*this, handshake, id, *device_id, request_data,
-                                             std::move(token), std::move(accept_url));
-    pending_.emplace(id, bridge);
-    ++per_device;
+  }
+  if (refusal == 429) {
+    core::refuse(handshake, {429, "Too Many Requests: too many pending bridges for this device."},
+                 core::Blame::kNone);
+    return;
+  }
+  if (refusal == 503) {
+    core::refuse(handshake, {503, "Service Unavailable: too many pending bridges."},
+                 core::Blame::kNone);
+    return;
   }
   spdlog::debug("bridge requested for device '{}' from {}", *device_id, handshake->remote.address);
   core::switch_protocols(handshake, {}, [bridge](bool ok) { bridge->begin(ok); });

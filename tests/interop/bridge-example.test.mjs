@@ -72,7 +72,7 @@ after(async () => {
   await stopServer(server, assert);
 });
 
-test('device.js and requester.js carry a checksummed TCP stream with half-close', async () => {
+test('device.js and requester.js carry a checksummed TCP stream with half-close', async (t) => {
   const relay = `ws://127.0.0.1:${server.port}`;
   const key = execFileSync(SERVER_BIN, ['device-key', 'my-device', '--secret', DEVICE_SECRET], { encoding: 'utf8' }).trim();
   await run('device.js', [relay, 'my-device', key, `127.0.0.1:${service.address().port}`], /control channel open/);
@@ -87,6 +87,7 @@ test('device.js and requester.js carry a checksummed TCP stream with half-close'
   client.on('data', (chunk) => { received.push(chunk); receivedBytes += chunk.length; });
   const ended = new Promise((resolve, reject) => { client.on('end', resolve); client.on('error', reject); });
   await new Promise((resolve) => client.once('connect', resolve));
+  const started = process.hrtime.bigint();
   for (let off = 0; off < SIZE; off += 64 * 1024) {
     const chunk = crypto.randomBytes(64 * 1024);
     sent.update(chunk);
@@ -94,6 +95,8 @@ test('device.js and requester.js carry a checksummed TCP stream with half-close'
   }
   client.end();  // half-close: the reply still comes back
   await ended;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  t.diagnostic(`${(2 * SIZE / 1048576 / seconds).toFixed(0)} MiB/s through TCP -> requester.js -> relay -> device.js -> TCP and back (${seconds.toFixed(2)} s)`);
   const all = Buffer.concat(received);
   assert.equal(all.length, 32 + SIZE + 32, `received ${receivedBytes} bytes`);
   assert.ok(all.subarray(0, 32).equals(sent.digest()), 'the service received exactly what was sent');

@@ -21,8 +21,15 @@ describe('webhook notifier', () => {
   let receiverPort;
   let redirectHits = 0;
   const deliveries = [];
-  // What the receiver does per device id: 'accept', 'decline', 'fail', 'redirect', 'slow'.
-  const behaviour = (id) => id.split('-')[0];
+  // What the receiver does per device id: 'accept', 'decline', 'fail', 'redirect', 'slow', and
+  // 'flaky' (fails the first attempt, accepts the retry).
+  const attempts = new Map();
+  const behaviour = (id) => {
+    attempts.set(id, (attempts.get(id) ?? 0) + 1);
+    const kind = id.split('-')[0];
+    if (kind === 'flaky') return attempts.get(id) === 1 ? 'fail' : 'accept';
+    return kind;
+  };
 
   before(async () => {
     receiver = http.createServer((req, res) => {
@@ -71,7 +78,7 @@ describe('webhook notifier', () => {
       config: {
         bridge: bridgeConfig({
           accept_timeout: '5s',
-          webhook: { url: `http://127.0.0.1:${receiverPort}/notify/{deviceId}`, secret: WEBHOOK_SECRET, timeout: '1s' },
+          webhook: { url: `http://127.0.0.1:${receiverPort}/notify/{deviceId}`, secret: WEBHOOK_SECRET, timeout: '1s', retries: 1 },
         }),
       },
     });
@@ -108,14 +115,23 @@ describe('webhook notifier', () => {
     assert.deepEqual(await rawClose(r.ws), { code: 4403, reason: 'declined: maintenance' });
   });
 
-  test('a 500, a redirect (not followed) and a timeout are not deliveries: 4404', async () => {
+  test('a 500, a redirect (not followed) and a timeout are not deliveries: 4404 after one retry', async () => {
     for (const id of ['fail-dev', 'redirect-dev', 'slow-dev']) {
       const started = Date.now();
       const r = await openRequester(server.port, connectTarget(id));
       assert.deepEqual(await rawClose(r.ws, 4000), { code: 4404, reason: 'device not reachable' }, id);
-      if (id === 'slow-dev') assert.ok(Date.now() - started < 2500, 'webhook timeout 1s');
+      assert.equal(attempts.get(id), 2, `${id}: the first attempt and one retry`);
+      if (id === 'slow-dev') assert.ok(Date.now() - started < 3500, 'webhook timeout 1s per attempt');
     }
     assert.equal(redirectHits, 0, 'the redirect was not followed');
+  });
+
+  test('a retry that succeeds delivers the bridge', async () => {
+    const r = await openRequester(server.port, connectTarget('flaky-dev'));
+    r.ws.sendFrame(OP.BINARY, Buffer.from('again'));
+    assert.equal((await readRaw(r.ws, 10)).data.toString(), 'echo:again');
+    assert.equal(attempts.get('flaky-dev'), 2);
+    r.ws.destroy();
   });
 
   test('a control channel comes before the webhook', async () => {
@@ -161,6 +177,29 @@ describe('pending-bridge limits', () => {
     for (const r of [a1, a2, b1, a4]) r.ws.destroy();
     a.ws.close();
     b.ws.close();
+  });
+});
+
+describe('shutdown', () => {
+  test('waiting requesters and control channels get 1001 going away, active bridges after the grace', async () => {
+    const server = await startServer({ name: 'bridge-shutdown', config: { shutdown_grace: '500ms', bridge: bridgeConfig() } });
+    const channel = await openControlChannel(server.port, 'dev-s');
+    const active = await openRequester(server.port, connectTarget('dev-s'));
+    const device = await acceptBridge((await nextNotification(channel)).bridge.acceptUrl);
+    const waiting = await openRequester(server.port, connectTarget('dev-s'));
+    await nextNotification(channel);
+    const stopped = server.stop();
+    assert.deepEqual(await rawClose(waiting.ws), { code: 1001, reason: 'going away' });
+    const closed = await channel.inbox.next(5000, 'the channel close');
+    assert.deepEqual([closed.type, closed.code, closed.reason], ['close', 1001, 'going away']);
+    active.ws.sendFrame(OP.BINARY, Buffer.from('still flowing'));
+    assert.equal((await readStream(device.inbox, 13)).data.toString(), 'still flowing', 'the bridge drains during the grace');
+    assert.deepEqual(await rawClose(active.ws), { code: 1001, reason: 'going away' });
+    active.ws.sendClose(1001);
+    const deviceClosed = await device.inbox.next(5000, 'the device close');
+    assert.deepEqual([deviceClosed.type, deviceClosed.code, deviceClosed.reason], ['close', 1001, 'going away']);
+    const result = await stopped;
+    assert.equal(result.code, 0);
   });
 });
 
