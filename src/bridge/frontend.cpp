@@ -219,10 +219,11 @@ class PendingBridge : public std::enable_shared_from_this<PendingBridge> {
   }
 
   void call_webhook(std::size_t index, unsigned retries_left, const std::string& message) {
-    post_webhook(context_, frontend_.settings_.webhook, device_id, message,
-                 [self = shared_from_this(), index, retries_left, message](WebhookOutcome outcome) {
-                   self->on_webhook(index, retries_left, message, std::move(outcome));
-                 });
+    frontend_.webhook_.post(
+        context_, device_id, message,
+        [self = shared_from_this(), index, retries_left, message](WebhookOutcome outcome) {
+          self->on_webhook(index, retries_left, message, std::move(outcome));
+        });
   }
 
   void on_webhook(std::size_t index, unsigned retries_left, const std::string& message,
@@ -279,7 +280,10 @@ std::size_t Frontend::IdHash::operator()(const auth::BridgeId& id) const {
 }
 
 Frontend::Frontend(Settings settings, core::Services& services)
-    : settings_(std::move(settings)), services_(services), pipe_limits_(services.limits) {
+    : settings_(std::move(settings)),
+      services_(services),
+      webhook_(settings_.webhook),
+      pipe_limits_(services.limits) {
   if (settings_.token_keys.empty()) {
     auth::SealingKey key;
     const auto bytes = core::random_bytes(key.key.size());

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "bridge/settings.hpp"
+#include "bridge/webhook.hpp"
 #include "core/handshake.hpp"
 #include "core/relay_pump.hpp"
 #include "core/services.hpp"
@@ -72,6 +73,7 @@ class Frontend {
 
   Settings settings_;
   core::Services& services_;
+  WebhookClient webhook_;
   core::Limits pipe_limits_;  // the server's limits with the bridge's in-flight bound
   core::PumpOptions pipe_options_;
 

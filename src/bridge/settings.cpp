@@ -75,7 +75,7 @@ std::optional<std::string> check_secrets(const Settings& settings,
   if (!settings.device_key_secret.empty() && settings.device_key_secret.size() < kMinSecret)
     return "the bridge device_key_secret needs at least 32 bytes";
   if (!settings.webhook.url.empty()) {
-    if (auto problem = check_webhook_url(settings.webhook.url)) return problem;
+    if (auto problem = check_webhook(settings.webhook)) return problem;
     if (settings.webhook.secret.size() < kMinSecret)
       return "a bridge webhook needs a secret of at least 32 bytes (webhook.secret)";
   }

@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 struct WebhookSettings {
   std::string url;  // "" = no webhook notifier; "{deviceId}" is replaced by the encoded id
   std::string secret;
+  std::string ca_file;  // PEM CAs trusted for https instead of the system's
   Duration timeout = 5s;
   unsigned retries = 0;
   std::size_t max_response_body = std::size_t{64} * 1024;

@@ -1,8 +1,10 @@
-// The webhook notifier (bridge protocol section 7.4): one signed POST per notification, no
-// redirects followed, 2xx = delivered, a "decline" member in a 2xx body declines.
+// The webhook notifier (bridge protocol section 7.4): one signed POST per notification over http
+// or https (certificate and host name verified), no redirects followed, 2xx = delivered, a
+// "decline" member in a 2xx body declines.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +12,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include "bridge/settings.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace switchboard::bridge {
 
@@ -19,11 +25,25 @@ struct WebhookOutcome {
 };
 using WebhookDone = std::function<void(WebhookOutcome)>;
 
-// An error message when `url` is not an http:// URL with a host.
-std::optional<std::string> check_webhook_url(std::string_view url);
+// An error message when `url` is not an http:// or https:// URL with a host, or `ca_file`
+// cannot be loaded.
+std::optional<std::string> check_webhook(const WebhookSettings& settings);
 
-// Posts `body` for `device_id` on `context`; `done` runs there, once, within settings.timeout.
-void post_webhook(boost::asio::io_context& context, const WebhookSettings& settings,
-                  std::string_view device_id, std::string body, WebhookDone done);
+class WebhookClient {
+ public:
+  // `settings` must outlive the client.
+  explicit WebhookClient(const WebhookSettings& settings);
+  ~WebhookClient();
+  WebhookClient(const WebhookClient&) = delete;
+  WebhookClient& operator=(const WebhookClient&) = delete;
+
+  // Posts `body` for `device_id` on `context`; `done` runs there, once, within settings.timeout.
+  void post(boost::asio::io_context& context, std::string_view device_id, std::string body,
+            WebhookDone done) const;
+
+ private:
+  const WebhookSettings& settings_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // for https URLs
+};
 
 }  // namespace switchboard::bridge

@@ -187,6 +187,7 @@ Error read_localfirst(const toml::table& t, localfirst::Settings& l) {
 
 Error read_webhook(const toml::table& t, bridge::WebhookSettings& w) {
   for (auto e : {read_string(t, "url", w.url), read_string(t, "secret", w.secret),
+                 read_string(t, "ca_file", w.ca_file),
                  read_duration(t, "timeout", w.timeout), read_integer(t, "retries", w.retries),
                  read_integer(t, "max_response_body", w.max_response_body)}) {
     if (e) return "webhook: " + *e;

@@ -2,12 +2,16 @@
 // signature, pending-bridge limits (section 11), and the refusal to start when one secret serves
 // two purposes (section 5.2).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  acceptBridge, bridgeConfig, connectTarget, nextNotification, openControlChannel, openRequester,
+  acceptBridge, bridgeConfig, connectTarget, eventually, nextNotification, openControlChannel, openRequester,
   rawClose, readRaw, readStream,
 } from './lib/bridge.mjs';
 import { OP } from './lib/rawws.mjs';
@@ -142,6 +146,85 @@ describe('webhook notifier', () => {
     assert.equal(deliveries.length, count, 'no webhook call when the channel delivered');
     r.ws.destroy();
     channel.ws.close();
+  });
+});
+
+describe('https webhook', () => {
+  let dir;
+  const certs = {};
+  const receivers = [];
+
+  // A self-signed certificate for `names` (subjectAltName entries), made with the openssl CLI.
+  function certificate(label, names) {
+    const key = path.join(dir, `${label}.key`);
+    const cert = path.join(dir, `${label}.pem`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=switchboard-test',
+      '-addext', `subjectAltName=${names}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    return { key: fs.readFileSync(key), cert: fs.readFileSync(cert), certFile: cert };
+  }
+
+  // An https receiver that accepts every bridge it is told about.
+  async function receiver(cert) {
+    const hits = [];
+    const server = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', async () => {
+        hits.push(req.url);
+        res.end();
+        const device = await acceptBridge(JSON.parse(Buffer.concat(chunks)).bridge.acceptUrl);
+        device.ws.send(Buffer.from('over tls'));
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    receivers.push(server);
+    return { port: server.address().port, hits };
+  }
+
+  async function relay(name, url, caFile) {
+    const webhook = { url, secret: WEBHOOK_SECRET, timeout: '2s' };
+    if (caFile) webhook.ca_file = caFile;
+    return startServer({ name, config: { bridge: bridgeConfig({ webhook }) } });
+  }
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-tls-'));
+    certs.good = certificate('good', 'IP:127.0.0.1,DNS:localhost');
+    certs.wrongName = certificate('wrong-name', 'DNS:not-this-host.example');
+  });
+  after(() => {
+    for (const r of receivers) r.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a receiver whose certificate is trusted through ca_file gets the notification', async () => {
+    const r = await receiver(certs.good);
+    const server = await relay('bridge-https', `https://127.0.0.1:${r.port}/hook/{deviceId}`, certs.good.certFile);
+    try {
+      const requester = await openRequester(server.port, connectTarget('tls-dev'));
+      assert.equal((await readRaw(requester.ws, 8)).data.toString(), 'over tls');
+      assert.deepEqual(r.hits, ['/hook/tls-dev']);
+      requester.ws.destroy();
+    } finally {
+      await stopServer(server, assert);
+    }
+  });
+
+  test('an untrusted certificate or one for another host name is not a delivery: 4404', async () => {
+    const untrusted = await receiver(certs.good);
+    const wrongName = await receiver(certs.wrongName);
+    for (const [name, port, caFile] of [['untrusted', untrusted.port, undefined], ['wrong-name', wrongName.port, certs.wrongName.certFile]]) {
+      const server = await relay(`bridge-https-${name}`, `https://127.0.0.1:${port}/hook`, caFile);
+      try {
+        const requester = await openRequester(server.port, connectTarget('tls-dev'));
+        assert.deepEqual(await rawClose(requester.ws, 5000), { code: 4404, reason: 'device not reachable' }, name);
+        await eventually(() => /webhook for device 'tls-dev' not delivered: TLS handshake failed/.test(server.recentLog()),
+          3000, `the ${name} TLS failure in the log`);
+      } finally {
+        await stopServer(server, assert);
+      }
+    }
+    assert.deepEqual([untrusted.hits, wrongName.hits], [[], []], 'no request reached either receiver');
   });
 });
 

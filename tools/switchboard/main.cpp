@@ -74,7 +74,7 @@ int run(int argc, char** argv) {
                     "How long a requester waits for the device (TOML bridge.accept_timeout; "
                     "default 30s)");
   serve->add_option("--bridge-webhook-url", webhook_url,
-                    "http://HOST:PORT/PATH notified of bridge requests; {deviceId} is replaced "
+                    "http[s]://HOST[:PORT]/PATH notified of bridge requests; {deviceId} is replaced "
                     "(TOML bridge.webhook.url)");
   serve->add_option(
       "--bridge-webhook-secret", webhook_secret,
