@@ -114,12 +114,15 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
         // limit being measured.
         const std::string config = paths.log_dir + "/switchboard-bench.toml";
         std::ofstream(config) << "[limits]\nmax_pending_handshakes = 16384\n"
-                                 "max_pending_handshakes_per_source = 16384\n";
+                                 "max_pending_handshakes_per_source = 16384\n"
+                                 "[bridge]\nmax_pending_per_device = 16384\n";
         for (const auto& a :
              {paths.switchboard, std::string("serve"), std::string("--listen"),
               std::string("127.0.0.1:0"), std::string("--threads"), std::string("1"),
               std::string("--config"), config, std::string("--shutdown-grace"), std::string("1s"),
-              std::string("--sas-key"), "bench=" + sas_key_}) {
+              std::string("--sas-key"), "bench=" + sas_key_, std::string("--bridge-api-key"),
+              bridge_api_key(), std::string("--bridge-device-key-secret"),
+              bridge_device_secret()}) {
           argv.push_back(a);
         }
       }

@@ -36,6 +36,9 @@ class ServerProcess {
   const Endpoint& endpoint() const { return endpoint_; }
   ServerKind kind() const { return kind_; }
   const std::string& sas_key() const { return sas_key_; }
+  // Switchboard's bridge: a requester API key and the secret device keys derive from.
+  std::string bridge_api_key() const { return "bench-api-" + sas_key_; }
+  std::string bridge_device_secret() const { return "bench-device-secret-" + sas_key_; }
   // SIGTERM, then SIGKILL if it has not exited within five seconds. An exit other than 0 or by
   // that SIGTERM is noted in `exit_problems`.
   void stop();

@@ -143,9 +143,9 @@ class Suite {
 
   int planned_runs(const std::string& name) const {
     const int per_point = runs() + warmups();
-    if (name == "bulk") return 2 * per_point;
-    if (name == "messages") return 2 * static_cast<int>(pair_counts().size()) * per_point;
-    if (name == "rendezvous") return 4 * per_point;
+    if (name == "bulk") return 3 * per_point;
+    if (name == "messages") return 3 * static_cast<int>(pair_counts().size()) * per_point;
+    if (name == "rendezvous") return 5 * per_point;
     if (name == "latency")
       return per_point + 2 * static_cast<int>(load_shares().size()) * per_point;
     if (name == "idle") return runs();
@@ -167,6 +167,8 @@ class Suite {
     spec.target.kind = kind;
     spec.target.endpoint = server.endpoint();
     spec.target.sas_key = server.sas_key();
+    spec.target.bridge_api_key = server.bridge_api_key();
+    spec.target.bridge_device_secret = server.bridge_device_secret();
     spec.server_pid = server.pid();
     spec.warmup = o_.smoke ? 0.3 : o_.warmup;
     spec.duration = o_.smoke ? 1.0 : o_.duration;
@@ -251,6 +253,12 @@ class Suite {
                                                                            ServerProcess& direct) {
     return {{&ours, TargetKind::kHybrid}, {&direct, TargetKind::kDirect}};
   }
+  // The same with Switchboard's bridge as well, for the scenarios that carry plain streams.
+  static std::vector<std::pair<ServerProcess*, TargetKind>> relays_and_direct(
+      ServerProcess& ours, ServerProcess& direct) {
+    return {
+        {&ours, TargetKind::kHybrid}, {&ours, TargetKind::kBridge}, {&direct, TargetKind::kDirect}};
+  }
 
   void bulk(ScenarioResult& r) {
     r.columns = {"mb_per_s", "server_cpu_share", "generator_cpu_share"};
@@ -261,7 +269,7 @@ class Suite {
     ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     std::vector<Job> jobs;
-    for (auto [server, target] : against_direct(ours, direct)) {
+    for (auto [server, target] : relays_and_direct(ours, direct)) {
       auto spec = spec_for(*server, target);
       spec.size = kBulkMessage;
       jobs.push_back({&add_point(r, *server, target_kind_name(target), "1 pair", 1), spec, run_bulk,
@@ -269,6 +277,8 @@ class Suite {
     }
     measure_side_by_side(r.name, jobs);
     ratio_goal(r, "bulk: >= 0.6 x direct", find(r, "switchboard", "hybrid"),
+               find(r, "direct", "direct"), "mb_per_s", 0.6);
+    ratio_goal(r, "bulk through a bridge: >= 0.6 x direct", find(r, "switchboard", "bridge"),
                find(r, "direct", "direct"), "mb_per_s", 0.6);
   }
 
@@ -283,7 +293,7 @@ class Suite {
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     for (int pairs : pair_counts()) {
       std::vector<Job> jobs;
-      for (auto [server, target] : against_direct(ours, direct)) {
+      for (auto [server, target] : relays_and_direct(ours, direct)) {
         auto spec = spec_for(*server, target);
         spec.pairs = pairs;
         jobs.push_back({&add_point(r, *server, target_kind_name(target),
@@ -307,14 +317,16 @@ class Suite {
         "New relayed pairs per second, 16 set-ups in flight: connect, accept, one byte each way, "
         "closing handshake. Hybrid Connections: sender, accept message on the listener's control "
         "channel, rendezvous leg. localfirst: two pipe sockets on reciprocal keys (the second "
-        "dials once the first is held). Direct: one connection, one byte echoed.");
+        "dials once the first is held). Bridge: requester, notification on the device's control "
+        "channel, accept socket (a new sealed token each). Direct: one connection, one byte "
+        "echoed.");
     ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
     ServerProcess reference(ServerKind::kReference, o_.servers);
     ServerProcess direct(ServerKind::kDirect, o_.servers);
     std::vector<Job> jobs;
     for (auto [server, target] :
          {std::pair{&ours, TargetKind::kHybrid}, std::pair{&ours, TargetKind::kLocalfirst},
-          std::pair{&reference, TargetKind::kLocalfirst},
+          std::pair{&ours, TargetKind::kBridge}, std::pair{&reference, TargetKind::kLocalfirst},
           std::pair{&direct, TargetKind::kDirect}}) {
       auto spec = spec_for(*server, target);
       spec.concurrency = o_.smoke ? 4 : 16;

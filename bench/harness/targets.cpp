@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "auth/bridge_token.hpp"
 #include "auth/sas.hpp"
 
 namespace switchboard::bench {
@@ -34,6 +35,7 @@ TargetKind parse_target_kind(const std::string& name) {
   if (name == "direct") return TargetKind::kDirect;
   if (name == "hybrid") return TargetKind::kHybrid;
   if (name == "localfirst") return TargetKind::kLocalfirst;
+  if (name == "bridge") return TargetKind::kBridge;
   throw std::invalid_argument("unknown target kind '" + name + "'");
 }
 
@@ -45,6 +47,8 @@ const char* target_kind_name(TargetKind kind) {
       return "hybrid";
     case TargetKind::kLocalfirst:
       return "localfirst";
+    case TargetKind::kBridge:
+      return "bridge";
   }
   return "?";
 }
@@ -73,34 +77,49 @@ class DirectTarget : public Target {
   Endpoint to_;
 };
 
-// Hybrid Connections: listeners hold control channels on one path; each pair is a sender (E5)
-// and the listener's rendezvous leg (E2) opened on the accept message.
-class HybridTarget : public Target {
- public:
-  HybridTarget(asio::io_context& io, const TargetOptions& options)
-      : io_(io),
-        options_(options),
-        path_(options.path.empty() ? "bench-" + unique_tag() : options.path) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    token_ =
-        auth::create_token("http://" + options.endpoint.host + ":" +
-                               std::to_string(options.endpoint.port) + "/" + path_,
-                           options.sas_key_name, options.sas_key, now + std::int64_t{24} * 3600);
+// A target whose pairs come together from two legs opened independently: the caller's and the
+// one the far end opens when told about it (by a control message naming the pair's id).
+class TwoLegTarget : public Target {
+ protected:
+  explicit TwoLegTarget(asio::io_context& io) : io_(io) {}
+
+  struct PendingPair {
+    PairDone done;
+    std::shared_ptr<WsConn> sender;
+    std::shared_ptr<WsConn> listener;
+  };
+  using Iterator = std::unordered_map<std::string, PendingPair>::iterator;
+
+  // A new pending pair: its id, and the callback for its first leg.
+  std::pair<std::string, OpenDone> begin_pair(PairDone done) {
+    std::string id = std::to_string(next_id_++);
+    pending_[id].done = std::move(done);
+    return {id, leg_arrived(id, &PendingPair::sender, "sender")};
   }
 
-  void prepare(std::function<void(const std::string&)> ready) override {
-    auto remaining = std::make_shared<int>(options_.control_channels);
+  // The far end was told about pair `id`: it opens its leg on `url` (ws://host:port/target).
+  void open_far_leg(const std::string& id, std::string_view url, const char* what) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    const auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) return fail(it, "unparsable address");
+    std::string target = std::string(parsed->encoded_path());
+    if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
+    open_ws(io_, endpoint(), target, {}, leg_arrived(id, &PendingPair::listener, what));
+  }
+
+  // Control channels, opened in prepare() and closed by stop().
+  void open_controls(int count, const std::string& target, const Headers& headers,
+                     std::function<void(const std::string&)> ready) {
+    auto remaining = std::make_shared<int>(count);
     auto failed = std::make_shared<bool>(false);
-    for (int i = 0; i < options_.control_channels; ++i) {
+    for (int i = 0; i < count; ++i) {
       open_ws(
-          io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=listen",
-          {{"ServiceBusAuthorization", token_}},
+          io_, endpoint(), target, headers,
           [this, remaining, failed, ready](std::shared_ptr<WsConn> conn, const std::string& error) {
             if (!error.empty() && !*failed) {
               *failed = true;
-              ready("listener control channel: " + error);
+              ready("control channel: " + error);
               return;
             }
             if (conn) {
@@ -115,47 +134,17 @@ class HybridTarget : public Target {
     }
   }
 
-  void open_pair(Purpose, PairDone done) override {
-    const std::string id = std::to_string(next_id_++);
-    auto& slot = pending_[id];
-    slot.done = std::move(done);
-    open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=connect&sb-hc-id=" + id,
-            {{"ServiceBusAuthorization", token_}}, leg_arrived(id, &PendingPair::sender, "sender"));
-  }
-
   void stop() override {
     for (auto& c : controls_) c->abort();
     controls_.clear();
   }
 
+  virtual const Endpoint& endpoint() const = 0;
+  virtual void on_control(std::string_view text) = 0;
+
+  asio::io_context& io_;
+
  private:
-  struct PendingPair {
-    PairDone done;
-    std::shared_ptr<WsConn> sender;
-    std::shared_ptr<WsConn> listener;
-  };
-  using Iterator = std::unordered_map<std::string, PendingPair>::iterator;
-
-  void on_control(std::string_view text) {
-    boost::system::error_code ec;
-    const json::value message = json::parse(text, ec);
-    const json::object* object = message.if_object();
-    const json::value* accept = object ? object->if_contains("accept") : nullptr;
-    if (!accept || !accept->is_object()) return;
-    const auto* address = accept->as_object().if_contains("address");
-    const auto* id = accept->as_object().if_contains("id");
-    if (!address || !address->is_string() || !id || !id->is_string()) return;
-    const std::string full_id(id->as_string());
-    auto it = pending_.find(full_id.substr(0, full_id.find('_')));
-    if (it == pending_.end()) return;
-    const auto url = boost::urls::parse_uri(address->as_string());
-    if (!url) return fail(it, "unparsable accept address");
-    const std::string target =
-        std::string(url->encoded_path()) + "?" + std::string(url->encoded_query());
-    open_ws(io_, options_.endpoint, target, {},
-            leg_arrived(it->first, &PendingPair::listener, "listener accept"));
-  }
-
   // What to do when one leg of pending pair `id` is upgraded (or failed): keep it in `leg`, and
   // hand the pair out once both are there.
   OpenDone leg_arrived(const std::string& id, std::shared_ptr<WsConn> PendingPair::*leg,
@@ -185,13 +174,97 @@ class HybridTarget : public Target {
     done({}, error);
   }
 
-  asio::io_context& io_;
-  TargetOptions options_;
-  std::string path_;
-  std::string token_;
   std::vector<std::shared_ptr<WsConn>> controls_;
   std::unordered_map<std::string, PendingPair> pending_;
   std::uint64_t next_id_ = 0;
+};
+
+// Hybrid Connections: listeners hold control channels on one path; each pair is a sender (E5)
+// and the listener's rendezvous leg (E2) opened on the accept message.
+class HybridTarget : public TwoLegTarget {
+ public:
+  HybridTarget(asio::io_context& io, const TargetOptions& options)
+      : TwoLegTarget(io),
+        options_(options),
+        path_(options.path.empty() ? "bench-" + unique_tag() : options.path) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    token_ =
+        auth::create_token("http://" + options.endpoint.host + ":" +
+                               std::to_string(options.endpoint.port) + "/" + path_,
+                           options.sas_key_name, options.sas_key, now + std::int64_t{24} * 3600);
+  }
+
+  void prepare(std::function<void(const std::string&)> ready) override {
+    open_controls(options_.control_channels, "/$hc/" + path_ + "?sb-hc-action=listen",
+                  {{"ServiceBusAuthorization", token_}}, std::move(ready));
+  }
+
+  void open_pair(Purpose, PairDone done) override {
+    auto [id, sender] = begin_pair(std::move(done));
+    open_ws(io_, options_.endpoint, "/$hc/" + path_ + "?sb-hc-action=connect&sb-hc-id=" + id,
+            {{"ServiceBusAuthorization", token_}}, std::move(sender));
+  }
+
+ private:
+  const Endpoint& endpoint() const override { return options_.endpoint; }
+
+  void on_control(std::string_view text) override {
+    boost::system::error_code ec;
+    const json::value message = json::parse(text, ec);
+    const json::object* object = message.if_object();
+    const json::value* accept = object ? object->if_contains("accept") : nullptr;
+    if (!accept || !accept->is_object()) return;
+    const auto* address = accept->as_object().if_contains("address");
+    const auto* id = accept->as_object().if_contains("id");
+    if (!address || !address->is_string() || !id || !id->is_string()) return;
+    const std::string full_id(id->as_string());
+    open_far_leg(full_id.substr(0, full_id.find('_')), address->as_string(), "listener accept");
+  }
+
+  TargetOptions options_;
+  std::string path_;
+  std::string token_;
+};
+
+// Bridge: one device holds a control channel; each pair is a requester on /bridge/connect (its
+// pair id in requestData) and the device's accept socket opened on the notification.
+class BridgeTarget : public TwoLegTarget {
+ public:
+  BridgeTarget(asio::io_context& io, const TargetOptions& options)
+      : TwoLegTarget(io), options_(options), device_("bench-" + unique_tag()) {}
+
+  void prepare(std::function<void(const std::string&)> ready) override {
+    open_controls(
+        1, "/bridge/device/" + device_,
+        {{"X-Device-Key", auth::derive_device_key(options_.bridge_device_secret, device_)}},
+        std::move(ready));
+  }
+
+  void open_pair(Purpose, PairDone done) override {
+    auto [id, requester] = begin_pair(std::move(done));
+    open_ws(io_, options_.endpoint, "/bridge/connect?deviceId=" + device_ + "&requestData=" + id,
+            {{"X-Api-Key", options_.bridge_api_key}}, std::move(requester));
+  }
+
+ private:
+  const Endpoint& endpoint() const override { return options_.endpoint; }
+
+  void on_control(std::string_view text) override {
+    boost::system::error_code ec;
+    const json::value message = json::parse(text, ec);
+    const json::object* object = message.if_object();
+    const json::value* bridge = object ? object->if_contains("bridge") : nullptr;
+    if (!bridge || !bridge->is_object()) return;
+    const auto* url = bridge->as_object().if_contains("acceptUrl");
+    const auto* id = bridge->as_object().if_contains("requestData");
+    if (!url || !url->is_string() || !id || !id->is_string()) return;
+    open_far_leg(std::string(id->as_string()), url->as_string(), "device accept");
+  }
+
+  TargetOptions options_;
+  std::string device_;
 };
 
 // localfirst pipes: one peer dials /connection/x/y/d and is held; once it is open the other dials
@@ -238,6 +311,8 @@ std::unique_ptr<Target> make_target(asio::io_context& io, const TargetOptions& o
       return std::make_unique<HybridTarget>(io, options);
     case TargetKind::kLocalfirst:
       return std::make_unique<LocalfirstTarget>(io, options.endpoint);
+    case TargetKind::kBridge:
+      return std::make_unique<BridgeTarget>(io, options);
   }
   return nullptr;
 }

@@ -33,8 +33,9 @@ using OpenDone = std::function<void(std::shared_ptr<WsConn> conn, const std::str
 void open_ws(asio::io_context& io, const Endpoint& to, std::string target, Headers headers,
              OpenDone done);
 
-enum class TargetKind { kDirect, kHybrid, kLocalfirst };
-TargetKind parse_target_kind(const std::string& name);  // "direct", "hybrid", "localfirst"
+enum class TargetKind { kDirect, kHybrid, kLocalfirst, kBridge };
+// "direct", "hybrid", "localfirst", "bridge"
+TargetKind parse_target_kind(const std::string& name);
 const char* target_kind_name(TargetKind kind);
 
 struct TargetOptions {
@@ -44,6 +45,8 @@ struct TargetOptions {
   std::string sas_key;
   std::string path;  // Hybrid Connections entity path; unique per run if empty
   int control_channels = 1;
+  std::string bridge_api_key;        // bridge: X-Api-Key of the requesters
+  std::string bridge_device_secret;  // bridge: the secret the device's key derives from
 };
 
 class Target {
