@@ -600,13 +600,17 @@ void Frontend::send_to_channel(const std::string& device_id, std::string text,
     asio::post(reply_to, [done = std::move(done)] { done(false); });
     return;
   }
-  asio::post(target->context,
-             [target, text = std::move(text), &reply_to, done = std::move(done)]() mutable {
-               const auto ws = target->channel.lock();
-               const bool queued = ws && ws->open();
-               if (queued) ws->send_text(text);
-               asio::post(reply_to, [done = std::move(done), queued] { done(queued); });
-             });
+  asio::post(target->context, [target, text = std::move(text), &reply_to, done = std::move(done),
+                               high_water = services_.limits.control_buffer_high_water]() mutable {
+    const auto ws = target->channel.lock();
+    // A device that does not read its channel cannot make the server keep notifications for it.
+    const bool queued = ws && ws->open() && ws->backlog() < high_water;
+    if (ws && ws->open() && !queued) {
+      spdlog::warn("bridge: device '{}' does not read its control channel", target->device_id);
+    }
+    if (queued) ws->send_text(text);
+    asio::post(reply_to, [done = std::move(done), queued] { done(queued); });
+  });
 }
 
 void Frontend::on_decline(const DeviceChannel& channel, std::string_view token,

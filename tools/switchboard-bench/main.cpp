@@ -74,13 +74,16 @@ int run(int argc, char** argv) {
   auto* one = app.add_subcommand("run", "One run of one scenario against a running server");
   one->add_option("scenario", scenario, "bulk, messages, rendezvous, latency, pairing")
       ->check(CLI::IsMember({"bulk", "messages", "rendezvous", "latency", "pairing"}));
-  one->add_option("--target", kind, "hybrid, localfirst or direct")
-      ->check(CLI::IsMember({"hybrid", "localfirst", "direct"}));
+  one->add_option("--target", kind, "hybrid, localfirst, bridge or direct")
+      ->check(CLI::IsMember({"hybrid", "localfirst", "bridge", "direct"}));
   one->add_option("--port", spec.target.endpoint.port, "The server's port on 127.0.0.1")
       ->required();
   one->add_option("--server-pid", spec.server_pid, "Server process, for its CPU time");
   one->add_option("--key-name", spec.target.sas_key_name, "SAS rule name (hybrid)");
   one->add_option("--key", spec.target.sas_key, "SAS key (hybrid)");
+  one->add_option("--bridge-api-key", spec.target.bridge_api_key, "Requester API key (bridge)");
+  one->add_option("--bridge-device-key-secret", spec.target.bridge_device_secret,
+                  "The server's device key secret (bridge)");
   one->add_option("--pairs", spec.pairs, "Pairs");
   one->add_option("--window", spec.window, "Echoes in flight per pair");
   one->add_option("--size", spec.size, "Message size in bytes");

@@ -181,6 +181,17 @@ class RelayPumpTest : public ::testing::Test {
     asio::post(context_, [&] { result.set_value(f()); });
     return result.get_future().get();
   }
+  // What the pump keeps toward leg `i`, once it has read at least `expected` bytes' worth (the
+  // pump reads on its own thread, after the test's send returns).
+  std::size_t pending_once_read(int i, std::size_t expected) {
+    std::size_t now = 0;
+    for (int tries = 0; tries < 500; ++tries) {
+      now = on_pump_thread([&] { return pump_->pending_toward(i); });
+      if (now >= expected) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    return now;
+  }
 
   Limits limits_;
   asio::io_context context_{1};
@@ -521,7 +532,7 @@ TEST_F(RelayPumpTest, HeldLegIsNotReadAboveTheHoldHighWaterMark) {
 TEST_F(RelayPumpTest, CloseHeldForgetsWhatWasKept) {
   start_held();
   sender_->send(masked_frame(ws::kText, "orphan"));
-  EXPECT_EQ(on_pump_thread([&] { return pump_->pending_toward(1); }), 8u);
+  EXPECT_EQ(pending_once_read(1, 8), 8u);
   asio::post(context_, [this] { pump_->close_held(1008, "replaced by a newer connection"); });
   auto close = sender_->read_frame();
   ASSERT_TRUE(close);
@@ -681,9 +692,7 @@ TEST_F(RelayPumpTest, ByteStreamHeldEofComesAfterTheHeldBytesAndAHeldCloseIsRepo
   sender_->send(masked_frame(ws::kBinary, "early", false) +
                 masked_frame(ws::kContinuation, "", false));
   // Both frames are kept (2 + 5 and 2 bytes) before the partner arrives.
-  for (int i = 0; i < 500 && on_pump_thread([&] { return pump_->pending_toward(1); }) < 9; ++i)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(on_pump_thread([&] { return pump_->pending_toward(1); }), 9u);
+  EXPECT_EQ(pending_once_read(1, 9), 9u);
   pair();
   expect_binary(*listener_, "early");
   expect_binary(*listener_, "");
