@@ -187,8 +187,8 @@ Error read_localfirst(const toml::table& t, localfirst::Settings& l) {
 
 Error read_webhook(const toml::table& t, bridge::WebhookSettings& w) {
   for (auto e : {read_string(t, "url", w.url), read_string(t, "secret", w.secret),
-                 read_string(t, "ca_file", w.ca_file),
-                 read_duration(t, "timeout", w.timeout), read_integer(t, "retries", w.retries),
+                 read_string(t, "ca_file", w.ca_file), read_duration(t, "timeout", w.timeout),
+                 read_integer(t, "retries", w.retries),
                  read_integer(t, "max_response_body", w.max_response_body)}) {
     if (e) return "webhook: " + *e;
   }
@@ -240,6 +240,26 @@ Error read_bridge(const toml::table& t, bridge::Settings& b) {
   return std::nullopt;
 }
 
+Error read_polling(const toml::table& t, polling::Settings& p) {
+  for (auto e :
+       {read_bool(t, "enabled", p.enabled), read_strings(t, "allowed_origins", p.allowed_origins),
+        read_duration(t, "connect_timeout", p.connect_timeout),
+        read_duration(t, "poll_timeout", p.poll_timeout),
+        read_duration(t, "poll_timeout_cap", p.poll_timeout_cap),
+        read_duration(t, "expiry", p.expiry), read_duration(t, "close_wait", p.close_wait),
+        read_integer(t, "buffer", p.buffer), read_integer(t, "max_message", p.max_message),
+        read_integer(t, "target_high_water", p.target_high_water),
+        read_integer(t, "max_body", p.max_body), read_integer(t, "max_events", p.max_events),
+        read_integer(t, "batch", p.batch),
+        read_integer(t, "max_sockets_per_client", p.max_sockets_per_client),
+        read_integer(t, "max_sockets", p.max_sockets)}) {
+    if (e) return e;
+  }
+  if (p.buffer == 0 || p.max_message == 0 || p.target_high_water == 0 || p.batch == 0)
+    return "'buffer', 'max_message', 'target_high_water' and 'batch' must be positive";
+  return std::nullopt;
+}
+
 Error read_table(const toml::table& root, Config& c) {
   for (auto e :
        {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
@@ -259,6 +279,9 @@ Error read_table(const toml::table& root, Config& c) {
   }
   if (const auto* bridge = root.get_as<toml::table>("bridge")) {
     if (auto e = read_bridge(*bridge, c.bridge)) return "[bridge] " + *e;
+  }
+  if (const auto* polling = root.get_as<toml::table>("polling")) {
+    if (auto e = read_polling(*polling, c.polling)) return "[polling] " + *e;
   }
   return std::nullopt;
 }

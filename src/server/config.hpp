@@ -9,6 +9,7 @@
 #include "core/limits.hpp"
 #include "hybrid/settings.hpp"
 #include "localfirst/settings.hpp"
+#include "polling/settings.hpp"
 
 namespace switchboard::server {
 
@@ -24,6 +25,7 @@ struct Config {
   hybrid::Settings hybrid;
   localfirst::Settings localfirst;
   bridge::Settings bridge;
+  polling::Settings polling;
 };
 
 // "250ms", "30s", "5m", "1h", or a bare number of seconds.

@@ -21,6 +21,7 @@
 #include "core/services.hpp"
 #include "hybrid/frontend.hpp"
 #include "localfirst/frontend.hpp"
+#include "polling/frontend.hpp"
 
 namespace switchboard::server {
 namespace asio = boost::asio;
@@ -83,6 +84,7 @@ class Server {
         hybrid_(config_.hybrid, services_),
         localfirst_(config_.localfirst, services_),
         bridge_(config_.bridge, services_),
+        polling_(config_.polling, services_),
         status_sources_{hybrid_.registry(), localfirst_, bridge_, std::chrono::steady_clock::now()},
         signals_(main_, SIGINT, SIGTERM),
         drain_timer_(main_) {
@@ -217,6 +219,10 @@ class Server {
       bridge_.handle(handshake);
       return;
     }
+    if (config_.polling.enabled && polling::owns_path(path)) {
+      polling_.handle(handshake);
+      return;
+    }
     if (localfirst_.owns(handshake->request)) {
       localfirst_.handle(handshake);
       return;
@@ -243,6 +249,7 @@ class Server {
     hybrid_.shutdown();
     localfirst_.shutdown();
     bridge_.shutdown();
+    polling_.shutdown();
     // Each worker runs the closes posted above before this marker (one thread, FIFO).
     workers_pending_ = static_cast<int>(workers_.size());
     for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -283,6 +290,7 @@ class Server {
   hybrid::Frontend hybrid_;
   localfirst::Frontend localfirst_;
   bridge::Frontend bridge_;
+  polling::Frontend polling_;
   admin::Sources status_sources_;
   asio::io_context main_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;

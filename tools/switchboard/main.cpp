@@ -157,6 +157,7 @@ int run(int argc, char** argv) {
   }
   config.hybrid.public_url = config.public_url;
   bridge.public_url = config.public_url;
+  config.polling.public_url = config.public_url;
   if (auto error = switchboard::server::apply_sas_keys(config)) {
     std::cerr << "switchboard: " << *error << "\n";
     return 2;

@@ -41,10 +41,11 @@ function tomlPairs(obj) {
 // Renders { top-level keys, limits: {}, localfirst: {}, bridge: { webhook: {}, device_keys: {} },
 // hybrid: {}, entities: [{ path, ..., rules: [] }] } as TOML. The [localfirst] and [bridge] tables
 // are written only when given.
-export function renderConfig({ limits = {}, hybrid = {}, entities = [], localfirst, bridge, ...top } = {}) {
+export function renderConfig({ limits = {}, hybrid = {}, entities = [], localfirst, bridge, polling, ...top } = {}) {
   let out = tomlPairs(top);
   out += `\n[limits]\n${tomlPairs({ ...BASE_LIMITS, ...limits })}`;
   if (localfirst) out += `\n[localfirst]\n${tomlPairs(localfirst)}`;
+  if (polling) out += `\n[polling]\n${tomlPairs(polling)}`;
   if (bridge) {
     const { webhook, device_keys: deviceKeys, ...rest } = bridge;
     out += `\n[bridge]\n${tomlPairs(rest)}`;

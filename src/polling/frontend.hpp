@@ -1,0 +1,58 @@
+// HTTP fallback (protocol polling.md): `/polysocket/create`, `send`, `poll`, `jsonp` and `close`
+// for clients that cannot open a WebSocket. Each socket is a WebSocket the relay holds to a
+// `self` target, resolved inside the process.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/handshake.hpp"
+#include "core/services.hpp"
+#include "polling/settings.hpp"
+
+namespace switchboard::polling {
+
+class Session;
+
+// Whether a request path belongs to this front end: "/polysocket/..." (case-sensitive).
+bool owns_path(std::string_view path);
+
+class Frontend {
+ public:
+  Frontend(const Settings& settings, core::Services& services);
+
+  void handle(const std::shared_ptr<core::Handshake>& handshake);
+  // Pending receive calls get `close` 1001 going away; targets are closed with 1001.
+  void shutdown();
+  std::size_t sockets() const;
+
+ private:
+  struct Params;
+  void create(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
+  void send(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
+  void close(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
+  void receive(const std::shared_ptr<core::Handshake>& handshake, bool jsonp);
+
+  // Runs `work` on the socket's thread, or answers 403 unknown socket (wrapped for JSONP).
+  std::shared_ptr<Session> find(const std::string& id) const;
+  void reply(const std::shared_ptr<core::Handshake>& handshake, int status, std::string body,
+             std::string_view content_type) const;
+  void error(const std::shared_ptr<core::Handshake>& handshake, int status,
+             std::string_view message) const;
+  std::string relay_host(const core::Handshake& handshake) const;
+  bool is_self(std::string_view authority, const core::Handshake& handshake) const;
+  void forget(const std::string& id, const std::string& client);
+
+  const Settings& settings_;
+  core::Services& services_;
+  std::string public_authority_;  // host[:port] of public_url, lower-case; "" if none
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+  std::unordered_map<std::string, std::size_t> per_client_;
+};
+
+}  // namespace switchboard::polling

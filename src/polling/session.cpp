@@ -1,0 +1,265 @@
+#include "polling/session.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/encoding.hpp"
+
+namespace switchboard::polling {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::string_view kJavascript = "application/javascript; charset=utf-8";
+constexpr std::string_view kHeartbeat = R"({"type":"heartbeat"})";
+
+std::string error_json(std::string_view error) {
+  return json::serialize(json::object{{"ok", false}, {"error", error}});
+}
+
+}  // namespace
+
+std::string message_event(bool text, std::string_view data) {
+  if (text) return json::serialize(json::object{{"type", "string"}, {"data", data}});
+  return json::serialize(json::object{
+      {"type", "binary"},
+      {"data",
+       core::base64_encode(reinterpret_cast<const unsigned char*>(data.data()), data.size())}});
+}
+
+std::string close_event(std::uint16_t code, std::string_view reason) {
+  return json::serialize(json::object{{"type", "close"}, {"code", code}, {"reason", reason}});
+}
+
+std::string jsonp_body(std::string_view callback, std::string_view json_text) {
+  std::string out(callback);
+  out += '(';
+  for (std::size_t i = 0; i < json_text.size(); ++i) {
+    // U+2028 and U+2029 are E2 80 A8 and E2 80 A9; in JSON they can only sit inside strings.
+    if (json_text.compare(i, 2, "\xE2\x80") == 0 && i + 2 < json_text.size() &&
+        (json_text[i + 2] == '\xA8' || json_text[i + 2] == '\xA9')) {
+      out += json_text[i + 2] == '\xA8' ? "\\u2028" : "\\u2029";
+      i += 2;
+      continue;
+    }
+    out += json_text[i];
+  }
+  out += ");";
+  return out;
+}
+
+Session::Session(core::asio::io_context& context, const Settings& settings, std::string id,
+                 std::string relay, Reply reply, std::function<void(const std::string&)> destroyed)
+    : context_(context),
+      settings_(settings),
+      id_(std::move(id)),
+      relay_(std::move(relay)),
+      reply_(std::move(reply)),
+      destroyed_(std::move(destroyed)),
+      poll_timer_(context),
+      expiry_(context) {}
+
+void Session::open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
+                   std::string host, std::string target, std::string origin) {
+  create_ = create;
+  std::weak_ptr<Session> weak = weak_from_this();
+  TargetSocket::Handlers handlers{[weak](const std::string& failure) {
+                                    if (auto self = weak.lock()) self->on_opened(failure);
+                                  },
+                                  [weak](bool text, std::string data) {
+                                    if (auto self = weak.lock())
+                                      self->on_message(text, std::move(data));
+                                  },
+                                  [weak](std::uint16_t code, std::string reason, bool abnormal) {
+                                    if (auto self = weak.lock())
+                                      self->on_closed(code, std::move(reason), abnormal);
+                                  }};
+  target_ =
+      TargetSocket::open_self(context_, services, create->remote, std::move(host),
+                              std::move(target), std::move(origin), settings_, std::move(handlers));
+  if (target_) {
+    target_->on_drained = [weak] {
+      if (auto self = weak.lock()) self->process_sends();
+    };
+  }
+}
+
+void Session::on_opened(const std::string& failure) {
+  auto create = std::move(create_);
+  create_.reset();
+  if (!failure.empty()) {
+    spdlog::debug("polling: target of a new socket failed: {}", failure);
+    if (create) {
+      reply_(create, 200,
+             json::serialize(json::object{
+                 {"ok", false}, {"error", failure}, {"socket", ""}, {"relay", relay_}}),
+             kJson);
+    }
+    destroy();
+    return;
+  }
+  state_ = State::kOpen;
+  if (create) {
+    reply_(create, 200,
+           json::serialize(json::object{{"ok", true}, {"socket", id_}, {"relay", relay_}}), kJson);
+  }
+  arm_expiry();
+}
+
+void Session::on_message(bool text, std::string data) {
+  queue_event(message_event(text, data));
+  // R4: above the buffer bound the target is not read until the client takes events.
+  if (event_bytes_ >= settings_.buffer && target_) target_->pause();
+}
+
+void Session::on_closed(std::uint16_t code, std::string reason, bool abnormal) {
+  if (close_queued_) return;
+  if (abnormal) queue_event(R"({"type":"error"})");
+  state_ = State::kClosed;
+  close_queued_ = true;
+  queue_event(close_event(code, reason));
+  // Sends waiting for the target will never be taken.
+  for (auto& pending : sends_) reply_(pending.handshake, 403, error_json("socket closed"), kJson);
+  sends_.clear();
+}
+
+void Session::queue_event(std::string json_text) {
+  event_bytes_ += json_text.size();
+  events_.push_back(std::move(json_text));
+  if (receiver_) answer_receiver(true);
+}
+
+// Answers the pending receive call: with buffered events (up to the batch size, at least one),
+// or, without, an empty list (superseded) or a heartbeat (timed out).
+void Session::answer_receiver(bool with_events) {
+  if (!receiver_) return;
+  Receiver receiver = std::move(*receiver_);
+  receiver_.reset();
+  poll_timer_.cancel();
+  std::string body = R"({"ok":true,"events":[)";
+  bool delivered_close = false;
+  if (with_events && !events_.empty()) {
+    std::size_t bytes = 0;
+    bool first = true;
+    while (!events_.empty() && (first || bytes + events_.front().size() <= settings_.batch)) {
+      if (!first) body += ',';
+      first = false;
+      bytes += events_.front().size();
+      body += events_.front();
+      delivered_close = close_queued_ && events_.size() == 1;
+      event_bytes_ -= events_.front().size();
+      events_.pop_front();
+    }
+  } else if (with_events) {
+    body += kHeartbeat;
+  }
+  body += "]}";
+  if (receiver.kind == ReceiveKind::kJsonp) {
+    reply_(receiver.handshake, 200, jsonp_body(receiver.callback, body), kJavascript);
+  } else {
+    reply_(receiver.handshake, 200, std::move(body), kJson);
+  }
+  if (target_ && event_bytes_ < settings_.buffer / 2) target_->resume();
+  // R6: once the close event is out, the socket is gone.
+  if (delivered_close) return destroy();
+  arm_expiry();
+}
+
+void Session::receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,
+                      core::Duration timeout, std::string callback) {
+  if (gone_) {
+    reply_(request, 403, error_json("unknown socket"), kJson);
+    return;
+  }
+  // R1: a new receive call supersedes the pending one, which gets no events.
+  answer_receiver(false);
+  expiry_.cancel();
+  request->ticket.release();  // a parked poll is not a handshake in progress
+  receiver_ = Receiver{request, kind, std::move(callback)};
+  if (!events_.empty()) return answer_receiver(true);
+  if (timeout <= core::Duration::zero()) return answer_receiver(true);
+  poll_timer_.expires_after(timeout);
+  poll_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->answer_receiver(true);
+  });
+}
+
+void Session::send(const std::shared_ptr<core::Handshake>& request,
+                   std::vector<OutgoingEvent> events) {
+  if (gone_) {
+    reply_(request, 403, error_json("unknown socket"), kJson);
+    return;
+  }
+  if (state_ != State::kOpen) {
+    reply_(request, 403, error_json("socket closed"), kJson);
+    return;
+  }
+  sends_.push_back({request, std::move(events)});
+  if (sends_.size() == 1) process_sends();
+}
+
+// Sends go out strictly one after another; each one's 201 waits until the target's queue is
+// below its high-water mark (the client's flow control).
+void Session::process_sends() {
+  while (!sends_.empty() && target_) {
+    PendingSend& front = sends_.front();
+    for (auto& event : front.events) target_->send(event.text, std::move(event.data));
+    front.events.clear();
+    if (target_->queued() >= settings_.target_high_water) return;
+    reply_(front.handshake, 201, {}, {});
+    sends_.pop_front();
+  }
+}
+
+void Session::close(const std::shared_ptr<core::Handshake>& request, std::uint16_t code,
+                    std::string reason) {
+  if (gone_) {
+    reply_(request, 403, error_json("unknown socket"), kJson);
+    return;
+  }
+  reply_(request, 204, {}, {});
+  if (state_ != State::kOpen) return;
+  state_ = State::kClosing;
+  if (target_) target_->close(code, std::move(reason));
+}
+
+void Session::shut_down() {
+  if (gone_) return;
+  if (!close_queued_) {
+    close_queued_ = true;
+    state_ = State::kClosed;
+    queue_event(close_event(1001, "going away"));
+  }
+  if (target_) target_->close(1001, "going away");
+}
+
+void Session::arm_expiry() {
+  if (gone_ || receiver_) return;
+  expiry_.expires_after(settings_.expiry);
+  expiry_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->receiver_) return;
+    spdlog::debug("polling: socket expired without a receive call");
+    self->destroy();
+  });
+}
+
+void Session::destroy() {
+  if (gone_) return;
+  gone_ = true;
+  poll_timer_.cancel();
+  expiry_.cancel();
+  if (target_) {
+    target_->on_drained = nullptr;
+    if (!close_queued_) target_->close(1001, "going away");
+  }
+  for (auto& pending : sends_) reply_(pending.handshake, 403, error_json("unknown socket"), kJson);
+  sends_.clear();
+  if (receiver_) answer_receiver(false);
+  if (destroyed_) destroyed_(id_);
+}
+
+}  // namespace switchboard::polling

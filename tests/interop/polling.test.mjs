@@ -1,0 +1,256 @@
+// HTTP fallback (polling.md): create, send, poll, jsonp and close over plain HTTP, with `self`
+// targets resolved inside Switchboard: a localfirst pairing endpoint whose other side is a `ws`
+// peer, and a Hybrid Connections sender whose listener is hyco-ws.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { closeHycoListener, connectUrl, createToken, startHycoListener } from './lib/hc.mjs';
+import { startServer, stopServer } from './lib/server.mjs';
+
+let server;
+let base;
+
+before(async () => {
+  server = await startServer({
+    name: 'polling',
+    config: { polling: { expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50 } },
+  });
+  base = `http://127.0.0.1:${server.port}`;
+});
+after(async () => { await stopServer(server, assert); });
+
+async function api(path, body, { headers = {}, method = 'POST' } = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'Content-Type': 'application/json', ...headers },
+    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const poll = (socket, timeout = 2000) => api(`/polysocket/poll?socket=${encodeURIComponent(socket)}&timeout=${timeout}`, undefined, { method: 'GET' });
+
+// A `ws` peer on one side of a localfirst pipe; the polysocket takes the reciprocal side.
+let pipeCount = 0;
+async function pipePair() {
+  pipeCount += 1;
+  const doc = `doc-${pipeCount}`;
+  const peer = new WebSocket(`ws://127.0.0.1:${server.port}/connection/alice/bob/${doc}`, { perMessageDeflate: false });
+  const inbox = [];
+  const waiters = [];
+  peer.on('message', (data, isBinary) => {
+    const item = { data: Buffer.from(data), isBinary };
+    const w = waiters.shift();
+    if (w) w(item); else inbox.push(item);
+  });
+  const closed = new Promise((resolve) => peer.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await new Promise((resolve, reject) => { peer.once('open', resolve); peer.once('error', reject); });
+  const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => waiters.push(r)));
+  const created = await api('/polysocket/create', { target: `ws://127.0.0.1:${server.port}/connection/bob/alice/${doc}` });
+  assert.equal(created.status, 200);
+  assert.equal(created.json.ok, true, created.text);
+  return { peer, next, closed, socket: created.json.socket, created };
+}
+
+// Polls until `count` non-heartbeat events arrived.
+async function events(socket, count, ms = 5000) {
+  const got = [];
+  const deadline = Date.now() + ms;
+  while (got.length < count) {
+    if (Date.now() > deadline) throw new Error(`only ${got.length} of ${count} events: ${JSON.stringify(got)}`);
+    const r = await poll(socket, 1000);
+    assert.equal(r.status, 200, r.text);
+    for (const e of r.json.events) if (e.type !== 'heartbeat') got.push(e);
+  }
+  return got;
+}
+
+describe('create, send, poll and close through a localfirst pipe', () => {
+  test('text and binary both ways, in order, with the API headers', async () => {
+    const { peer, next, socket, created } = await pipePair();
+    assert.match(socket, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(created.json.relay, `127.0.0.1:${server.port}`);
+    assert.equal(created.headers.get('cache-control'), 'no-store');
+    assert.equal(created.headers.get('access-control-allow-origin'), '*');
+    assert.equal(created.headers.get('x-content-type-options'), 'nosniff');
+    const sent = await api('/polysocket/send', { socket, events: [
+      { type: 'string', data: 'hello \u2028 world' },
+      { type: 'binary', data: Buffer.from([0, 1, 2, 255]).toString('base64') },
+      { type: 'string', data: 'third' },
+    ] });
+    assert.equal(sent.status, 201);
+    assert.equal(sent.text, '');
+    const a = await next();
+    assert.deepEqual([a.isBinary, a.data.toString()], [false, 'hello \u2028 world']);
+    const b = await next();
+    assert.deepEqual([b.isBinary, [...b.data]], [true, [0, 1, 2, 255]]);
+    assert.equal((await next()).data.toString(), 'third');
+    peer.send('from the peer');
+    peer.send(Buffer.from([9, 8, 7]));
+    const got = await events(socket, 2);
+    assert.deepEqual(got, [{ type: 'string', data: 'from the peer' }, { type: 'binary', data: Buffer.from([9, 8, 7]).toString('base64') }]);
+    peer.close(4001, 'peer done');
+    const end = await events(socket, 1);
+    assert.deepEqual(end, [{ type: 'close', code: 4001, reason: 'peer done' }]);
+    assert.equal((await poll(socket, 0)).status, 403, 'the socket is gone once close was delivered');
+  });
+
+  test('a poll with nothing to deliver answers a heartbeat after its timeout; timeout=0 at once', async () => {
+    const { socket } = await pipePair();
+    const started = Date.now();
+    const r = await poll(socket, 300);
+    assert.deepEqual(r.json, { ok: true, events: [{ type: 'heartbeat' }] });
+    assert.ok(Date.now() - started >= 280, 'waited for the timeout');
+    const now = await poll(socket, 0);
+    assert.deepEqual(now.json, { ok: true, events: [{ type: 'heartbeat' }] });
+    assert.equal((await poll(socket, -1)).status, 400);
+    assert.equal((await poll(socket, 'abc')).status, 400);
+  });
+
+  test('a new receive call supersedes the pending one, which gets no events', async () => {
+    const { peer, socket } = await pipePair();
+    const first = poll(socket, 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    const second = poll(socket, 5000);
+    const r1 = await first;
+    assert.deepEqual(r1.json, { ok: true, events: [] });
+    peer.send('for the second');
+    const r2 = await second;
+    assert.deepEqual(r2.json.events, [{ type: 'string', data: 'for the second' }]);
+  });
+
+  test('close sends the code and reason to the target and delivers its close event', async () => {
+    const { closed, socket } = await pipePair();
+    const r = await api('/polysocket/close', { socket, code: 4002, reason: 'bye' });
+    assert.equal(r.status, 204);
+    assert.deepEqual(await closed, { code: 4002, reason: 'bye' });
+    const got = await events(socket, 1);
+    assert.equal(got[0].type, 'close');
+    assert.equal(got[0].code, 4002);
+    assert.equal((await api('/polysocket/send', { socket, events: [] })).status, 403);
+  });
+
+  test('jsonp wraps the answer, escapes U+2028/2029 and validates the callback', async () => {
+    const { peer, socket } = await pipePair();
+    peer.send('line\u2028sep\u2029end');
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(`${base}/polysocket/jsonp?socket=${socket}&timeout=1000&callback=PolySocket._cb.c1`);
+    assert.equal(res.headers.get('content-type'), 'application/javascript; charset=utf-8');
+    const body = await res.text();
+    assert.equal(body, 'PolySocket._cb.c1({"ok":true,"events":[{"type":"string","data":"line\\u2028sep\\u2029end"}]});');
+    const bad = await fetch(`${base}/polysocket/jsonp?socket=${socket}&callback=alert(1)`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('content-type'), 'application/json; charset=utf-8');
+    const unknown = await fetch(`${base}/polysocket/jsonp?socket=nope&callback=cb`);
+    assert.equal(unknown.status, 403);
+    assert.equal(await unknown.text(), 'cb({"ok":false,"error":"unknown socket"});');
+  });
+
+  test('a socket without a receive call expires and its target is closed with 1001', async () => {
+    const { closed, socket } = await pipePair();
+    const end = await closed;
+    assert.equal(end.code, 1001);
+    assert.equal((await poll(socket, 0)).status, 403);
+  });
+});
+
+describe('a Hybrid Connections listener reached over HTTP', () => {
+  test('hyco-ws echoes what a polysocket sends', async () => {
+    const entity = 'poll-echo';
+    const listener = await startHycoListener(server.port, entity, (ws) => ws.on('message', (m) => ws.send(m)));  // hyco-ws's ws hands text over as a string
+    try {
+      const target = `${connectUrl(server.port, entity)}&sb-hc-token=${encodeURIComponent(createToken(server.port, entity))}`;
+      const created = await api('/polysocket/create', { target });
+      assert.equal(created.json.ok, true, created.text);
+      const { socket } = created.json;
+      assert.equal((await api('/polysocket/send', { socket, events: [{ type: 'string', data: 'echo me' }] })).status, 201);
+      assert.deepEqual(await events(socket, 1), [{ type: 'string', data: 'echo me' }]);
+      assert.equal((await api('/polysocket/close', { socket })).status, 204);
+    } finally {
+      await closeHycoListener(listener);
+    }
+  });
+
+  test('a refused handshake is reported as handshake failed with its status', async () => {
+    // /bridge/connect needs an X-Api-Key header, which polling clients cannot send.
+    const r = await api('/polysocket/create', { target: `ws://127.0.0.1:${server.port}/bridge/connect?deviceId=d` });
+    assert.deepEqual(r.json, { ok: false, error: 'handshake failed: 401', socket: '', relay: `127.0.0.1:${server.port}` });
+    const lost = await api('/polysocket/create', { target: `ws://127.0.0.1:${server.port}/no/such/endpoint` });
+    assert.equal(lost.json.error, 'handshake failed: 404');
+  });
+});
+
+describe('refusals', () => {
+  test('targets: missing, invalid, not allowed; origin mismatch', async () => {
+    assert.deepEqual((await api('/polysocket/create', {})).json, { ok: false, error: 'missing target' });
+    for (const target of ['http://127.0.0.1/x', '/relative', `ws://user@127.0.0.1:${server.port}/`, `ws://127.0.0.1:${server.port}/#frag`, 'ws://127.0.0.1:0/']) {
+      const r = await api('/polysocket/create', { target });
+      assert.equal(r.status, 400, target);
+      assert.equal(r.json.error, 'invalid target', target);
+    }
+    for (const target of ['ws://example.com/socket', 'ws://10.0.0.1/', 'ws://127.0.0.1:1/', `ws://localhost:${server.port}/connection/a/b/c`]) {
+      const r = await api('/polysocket/create', { target });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json, { ok: false, error: 'target not allowed', socket: '', relay: `127.0.0.1:${server.port}` }, target);
+    }
+    const mismatch = await api('/polysocket/create', { target: `ws://127.0.0.1:${server.port}/connection/a/b/c`, origin: 'https://evil.example' },
+      { headers: { Origin: 'https://page.example' } });
+    assert.deepEqual([mismatch.status, mismatch.json.error], [400, 'origin mismatch']);
+  });
+
+  test('send: every malformed request gets 400, too many events or bytes 413, unknown 403', async () => {
+    const { socket } = await pipePair();
+    const cases = [
+      [{ events: [] }, 400],
+      [{ socket }, 400],
+      [{ socket, events: 'x' }, 400],
+      [{ socket, events: [1] }, 400],
+      [{ socket, events: [{ type: 'other', data: '' }] }, 400],
+      [{ socket, events: [{ type: 'string', data: 1 }] }, 400],
+      [{ socket, events: [{ type: 'binary', data: '!!!' }] }, 400],
+      [{ socket, events: Array.from({ length: 51 }, () => ({ type: 'string', data: '' })) }, 413],
+      [{ socket: 'unknown', events: [] }, 403],
+      [{ socket, events: [] }, 201],
+    ];
+    for (const [body, status] of cases) assert.equal((await api('/polysocket/send', body)).status, status, JSON.stringify(body).slice(0, 80));
+    assert.equal((await api('/polysocket/send', '{not json')).status, 400);
+    assert.equal((await api('/polysocket/send', JSON.stringify({ socket, events: [{ type: 'string', data: 'x'.repeat(70000) }] }))).status, 413);
+    // A form body, with events JSON-encoded.
+    const form = await fetch(`${base}/polysocket/send`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `socket=${socket}&events=${encodeURIComponent(JSON.stringify([{ type: 'string', data: 'form' }]))}`,
+    });
+    assert.equal(form.status, 201);
+  });
+
+  test('close validates code and reason; OPTIONS preflight; unknown paths and methods', async () => {
+    const { socket } = await pipePair();
+    assert.equal((await api('/polysocket/close', { socket, code: 1001 })).status, 400);
+    assert.equal((await api('/polysocket/close', { socket, code: 2999 })).status, 400);
+    assert.equal((await api('/polysocket/close', { socket, reason: 'x'.repeat(124) })).status, 400);
+    assert.equal((await api('/polysocket/close', { socket: 'nope' })).status, 403);
+    const pre = await fetch(`${base}/polysocket/send`, { method: 'OPTIONS' });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-methods'), 'GET, POST, OPTIONS');
+    assert.equal(pre.headers.get('access-control-allow-headers'), 'Content-Type');
+    assert.equal(pre.headers.get('access-control-max-age'), '600');
+    assert.equal((await api('/polysocket/nothing', {})).status, 404);
+    assert.equal((await api('/polysocket/poll', {})).status, 405);
+  });
+
+  test('sockets per client address are limited: 503 too many sockets', async () => {
+    const made = [];
+    let refused = null;
+    for (let i = 0; i < 12 && !refused; i += 1) {
+      const r = await api('/polysocket/create', { target: `ws://127.0.0.1:${server.port}/connection/lim${i}/other/d` });
+      if (r.status === 503) refused = r; else made.push(r.json.socket);
+    }
+    assert.ok(refused, 'the limit was reached');
+    assert.equal(refused.json.error, 'too many sockets');
+    for (const socket of made) await api('/polysocket/close', { socket });
+  });
+});
