@@ -202,7 +202,8 @@ void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
   if (get) return receive(handshake, name == "jsonp");
   core::read_body(
       handshake, settings_.max_body,
-      [this, handshake, which = std::string(name)](core::BodyOutcome outcome, std::string body) {
+      [this, handshake, which = std::string(name)](core::BodyOutcome outcome,
+                                                   const std::string& body) {
         if (outcome == core::BodyOutcome::kTooLarge) {
           return error(handshake, 413, "request body too large");
         }

@@ -109,13 +109,13 @@ void Session::on_opened(const std::string& failure) {
   arm_expiry();
 }
 
-void Session::on_message(bool text, std::string data) {
+void Session::on_message(bool text, const std::string& data) {
   queue_event(message_event(text, data));
   // R4: above the buffer bound the target is not read until the client takes events.
   if (event_bytes_ >= settings_.buffer && target_) target_->pause();
 }
 
-void Session::on_closed(std::uint16_t code, std::string reason, bool abnormal) {
+void Session::on_closed(std::uint16_t code, const std::string& reason, bool abnormal) {
   if (close_queued_) return;
   if (abnormal) queue_event(R"({"type":"error"})");
   state_ = State::kClosed;

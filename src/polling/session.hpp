@@ -62,8 +62,8 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   void on_opened(const std::string& failure);
-  void on_message(bool text, std::string data);
-  void on_closed(std::uint16_t code, std::string reason, bool abnormal);
+  void on_message(bool text, const std::string& data);
+  void on_closed(std::uint16_t code, const std::string& reason, bool abnormal);
   void queue_event(std::string json);
   void answer_receiver(bool with_events);
   void process_sends();

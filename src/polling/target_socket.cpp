@@ -39,7 +39,7 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
     ws_.auto_fragment(false);
   }
 
-  void handshake(std::string host, std::string target, std::string origin) {
+  void handshake(const std::string& host, const std::string& target, const std::string& origin) {
     ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& request) {
       request.set(http::field::user_agent, "Switchboard-polysocket");
       if (!origin.empty()) request.set(http::field::origin, origin);
@@ -258,7 +258,7 @@ std::shared_ptr<TargetSocket> TargetSocket::open_self(asio::io_context& context,
   core::read_request_head(handshake, services.route);
   auto socket = std::make_shared<BeastTarget>(context, core::attach(context, {AF_UNIX, fds[1]}),
                                               settings, std::move(handlers));
-  socket->handshake(std::move(host), std::move(target), std::move(origin));
+  socket->handshake(host, target, origin);
   return socket;
 }
 
