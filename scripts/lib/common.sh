@@ -4,7 +4,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_PACKAGES=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev)
-TEST_PACKAGES=(googletest libgtest-dev libbenchmark-dev nodejs npm gnuplot-nox curl openssl)
+TEST_PACKAGES=(googletest libgtest-dev libbenchmark-dev nodejs npm gnuplot-nox curl openssl chromium)
 # Debian's libmsgpack-cxx-dev is header-only but depends on libboost-dev (1.74), which conflicts with
 # the Boost 1.81 we build against; its headers are therefore unpacked from the Debian package into
 # the build tree (ensure_msgpack) instead of being installed.

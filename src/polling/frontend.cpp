@@ -14,6 +14,7 @@
 #include "core/encoding.hpp"
 #include "core/random_id.hpp"
 #include "core/text.hpp"
+#include "polling/polysocket_js.hpp"
 #include "polling/session.hpp"
 
 namespace switchboard::polling {
@@ -138,7 +139,7 @@ struct Frontend::Params {
 };
 
 bool owns_path(std::string_view path) {
-  return path.starts_with(kPrefix);
+  return path.starts_with(kPrefix) || path == "/polysocket.js";
 }
 
 Frontend::Frontend(const Settings& settings, core::Services& services)
@@ -152,8 +153,7 @@ Frontend::Frontend(const Settings& settings, core::Services& services)
   }
 }
 
-void Frontend::reply(const std::shared_ptr<Handshake>& handshake, int status, std::string body,
-                     std::string_view content_type) const {
+std::vector<core::Header> Frontend::api_headers(const Handshake& handshake) const {
   std::vector<core::Header> headers{{"Cache-Control", "no-store"},
                                     {"Pragma", "no-cache"},
                                     {"Expires", "0"},
@@ -161,13 +161,19 @@ void Frontend::reply(const std::shared_ptr<Handshake>& handshake, int status, st
   // Section 3.3: any origin by default; with an allowlist, the listed origin echoed.
   if (settings_.allowed_origins.empty()) {
     headers.push_back({"Access-Control-Allow-Origin", "*"});
-  } else if (const auto origin = handshake->request.find("Origin")) {
+  } else if (const auto origin = handshake.request.find("Origin")) {
     if (std::find(settings_.allowed_origins.begin(), settings_.allowed_origins.end(), *origin) !=
         settings_.allowed_origins.end()) {
       headers.push_back({"Access-Control-Allow-Origin", std::string(*origin)});
     }
     headers.push_back({"Vary", "Origin"});
   }
+  return headers;
+}
+
+void Frontend::reply(const std::shared_ptr<Handshake>& handshake, int status, std::string body,
+                     std::string_view content_type) const {
+  auto headers = api_headers(*handshake);
   if (status == 204 && handshake->request.method == "OPTIONS") {
     headers.push_back({"Access-Control-Allow-Methods", "GET, POST, OPTIONS"});
     headers.push_back({"Access-Control-Allow-Headers", "Content-Type"});
@@ -187,19 +193,35 @@ void Frontend::error(const std::shared_ptr<Handshake>& handshake, int status,
 void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
   const auto& head = handshake->request;
   const auto path = head.path();
+  if (path == "/polysocket.js") {
+    // Section 11: the only cacheable resource of the API.
+    core::respond(handshake, {200,
+                              "OK",
+                              {{"Cache-Control", "public, max-age=3600"},
+                               {"Access-Control-Allow-Origin", "*"},
+                               {"X-Content-Type-Options", "nosniff"}},
+                              std::string(kPolysocketJs),
+                              "application/javascript; charset=utf-8"});
+    return;
+  }
   const auto name = path.substr(kPrefix.size());
   if (head.is_websocket_upgrade()) {
     core::refuse(handshake, {400, "Bad Request: the polysocket API takes plain HTTP requests."});
     return;
   }
   const bool post = name == "create" || name == "send" || name == "close";
-  const bool get = name == "poll" || name == "jsonp";
+  const bool get = name == "poll" || name == "jsonp" || name == "xhr" || name == "sse";
   if (!post && !get) return error(handshake, 404, "not found");
   if (head.method == "OPTIONS") return reply(handshake, 204, {}, {});
   if ((post && head.method != "POST") || (get && head.method != "GET")) {
     return error(handshake, 405, "method not allowed");
   }
-  if (get) return receive(handshake, name == "jsonp");
+  if (get) {
+    return receive(handshake, name == "jsonp" ? ReceiveKind::kJsonp
+                              : name == "xhr" ? ReceiveKind::kXhr
+                              : name == "sse" ? ReceiveKind::kSse
+                                              : ReceiveKind::kPoll);
+  }
   core::read_body(
       handshake, settings_.max_body,
       [this, handshake, which = std::string(name)](core::BodyOutcome outcome,
@@ -361,7 +383,8 @@ void Frontend::close(const std::shared_ptr<Handshake>& handshake, const Params& 
   });
 }
 
-void Frontend::receive(const std::shared_ptr<Handshake>& handshake, bool jsonp) {
+void Frontend::receive(const std::shared_ptr<Handshake>& handshake, ReceiveKind kind) {
+  const bool jsonp = kind == ReceiveKind::kJsonp;
   const auto query = handshake->request.query();
   std::string callback;
   if (jsonp) {
@@ -387,9 +410,22 @@ void Frontend::receive(const std::shared_ptr<Handshake>& handshake, bool jsonp) 
   }
   auto session = find(id);
   if (!session) return fail(403, "unknown socket");
-  asio::post(session->context(), [session, handshake, jsonp, timeout, callback] {
-    session->receive(handshake, jsonp ? ReceiveKind::kJsonp : ReceiveKind::kPoll, timeout,
-                     callback);
+  if (kind == ReceiveKind::kXhr || kind == ReceiveKind::kSse) {
+    // A stream's writes and timers run on the socket's thread, so its connection moves there.
+    const auto detached = core::detach(handshake->socket);
+    asio::post(session->context(), [this, session, detached, request = handshake->request,
+                                    remote = handshake->remote, kind,
+                                    headers = api_headers(*handshake)]() mutable {
+      auto& context = session->context();
+      auto moved = std::make_shared<Handshake>(services_, context, core::attach(context, detached),
+                                               std::move(remote), core::SourceTicket{});
+      moved->request = std::move(request);
+      session->receive(moved, kind, {}, {}, std::move(headers));
+    });
+    return;
+  }
+  asio::post(session->context(), [session, handshake, kind, timeout, callback] {
+    session->receive(handshake, kind, timeout, callback);
   });
 }
 

@@ -1,6 +1,6 @@
-// HTTP fallback (protocol polling.md): `/polysocket/create`, `send`, `poll`, `jsonp` and `close`
-// for clients that cannot open a WebSocket. Each socket is a WebSocket the relay holds to a
-// `self` target, resolved inside the process.
+// HTTP fallback (protocol polling.md) for clients that cannot open a WebSocket: `create`, `send`,
+// `close`, and the receive calls `poll`, `jsonp`, `xhr` and `sse` under /polysocket/. Each socket
+// is a WebSocket the relay holds to a `self` target, resolved inside the process.
 #pragma once
 
 #include <atomic>
@@ -12,13 +12,12 @@
 
 #include "core/handshake.hpp"
 #include "core/services.hpp"
+#include "polling/session.hpp"
 #include "polling/settings.hpp"
 
 namespace switchboard::polling {
 
-class Session;
-
-// Whether a request path belongs to this front end: "/polysocket/..." (case-sensitive).
+// Whether a request path belongs to this front end: "/polysocket/..." and "/polysocket.js".
 bool owns_path(std::string_view path);
 
 class Frontend {
@@ -35,10 +34,11 @@ class Frontend {
   void create(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
   void send(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
   void close(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
-  void receive(const std::shared_ptr<core::Handshake>& handshake, bool jsonp);
+  void receive(const std::shared_ptr<core::Handshake>& handshake, ReceiveKind kind);
 
   // Runs `work` on the socket's thread, or answers 403 unknown socket (wrapped for JSONP).
   std::shared_ptr<Session> find(const std::string& id) const;
+  std::vector<core::Header> api_headers(const core::Handshake& handshake) const;
   void reply(const std::shared_ptr<core::Handshake>& handshake, int status, std::string body,
              std::string_view content_type) const;
   void error(const std::shared_ptr<core::Handshake>& handshake, int status,

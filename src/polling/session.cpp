@@ -129,13 +129,44 @@ void Session::on_closed(std::uint16_t code, const std::string& reason, bool abno
 void Session::queue_event(std::string json_text) {
   event_bytes_ += json_text.size();
   events_.push_back(std::move(json_text));
+  if (receiver_ && receiver_->stream) return feed_stream();
   if (receiver_) answer_receiver(true);
+}
+
+void Session::feed_stream() {
+  constexpr std::size_t kStreamBacklog = std::size_t{64} * 1024;
+  if (!receiver_ || !receiver_->stream) return;
+  auto& stream = *receiver_->stream;
+  while (!events_.empty() && stream.pending() < kStreamBacklog) {
+    const bool last = close_queued_ && events_.size() == 1;
+    stream.write_event(events_.front());
+    event_bytes_ -= events_.front().size();
+    events_.pop_front();
+    if (last) {
+      end_stream();
+      return destroy();  // R6
+    }
+    // XHR keeps the whole response text: a new stream after the cap (section 7.5).
+    if (receiver_->kind == ReceiveKind::kXhr && stream.event_bytes() >= settings_.stream_cap) {
+      end_stream();
+      break;
+    }
+  }
+  if (target_ && event_bytes_ < settings_.buffer / 2) target_->resume();
+}
+
+void Session::end_stream() {
+  if (!receiver_ || !receiver_->stream) return;
+  receiver_->stream->end();
+  receiver_.reset();
+  arm_expiry();
 }
 
 // Answers the pending receive call: with buffered events (up to the batch size, at least one),
 // or, without, an empty list (superseded) or a heartbeat (timed out).
 void Session::answer_receiver(bool with_events) {
   if (!receiver_) return;
+  if (receiver_->stream) return end_stream();
   Receiver receiver = std::move(*receiver_);
   receiver_.reset();
   poll_timer_.cancel();
@@ -169,7 +200,8 @@ void Session::answer_receiver(bool with_events) {
 }
 
 void Session::receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,
-                      core::Duration timeout, std::string callback) {
+                      core::Duration timeout, std::string callback,
+                      std::vector<core::Header> stream_headers) {
   if (gone_) {
     reply_(request, 403, error_json("unknown socket"), kJson);
     return;
@@ -178,7 +210,26 @@ void Session::receive(const std::shared_ptr<core::Handshake>& request, ReceiveKi
   answer_receiver(false);
   expiry_.cancel();
   request->ticket.release();  // a parked poll is not a handshake in progress
-  receiver_ = Receiver{request, kind, std::move(callback)};
+  receiver_ = Receiver{request, kind, std::move(callback), nullptr};
+  if (kind == ReceiveKind::kXhr || kind == ReceiveKind::kSse) {
+    auto stream = std::make_shared<EventStream>(
+        request,
+        kind == ReceiveKind::kXhr ? EventStream::Format::kNdjson : EventStream::Format::kSse,
+        std::move(stream_headers), settings_.heartbeat);
+    std::weak_ptr<Session> weak = weak_from_this();
+    stream->on_progress = [weak] {
+      if (auto self = weak.lock()) self->feed_stream();
+    };
+    stream->on_lost = [weak, raw = stream.get()] {
+      auto self = weak.lock();
+      if (!self || !self->receiver_ || self->receiver_->stream.get() != raw) return;
+      self->receiver_.reset();
+      self->arm_expiry();
+    };
+    receiver_->stream = stream;
+    stream->start();
+    return feed_stream();
+  }
   if (!events_.empty()) return answer_receiver(true);
   if (timeout <= core::Duration::zero()) return answer_receiver(true);
   poll_timer_.expires_after(timeout);

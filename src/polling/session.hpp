@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/handshake.hpp"
+#include "polling/event_stream.hpp"
 #include "polling/settings.hpp"
 #include "polling/target_socket.hpp"
 
@@ -28,7 +29,7 @@ struct OutgoingEvent {
   std::string data;  // UTF-8 text, or decoded binary bytes
 };
 
-enum class ReceiveKind { kPoll, kJsonp };
+enum class ReceiveKind { kPoll, kJsonp, kXhr, kSse };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -42,8 +43,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
             std::string host, std::string target, std::string origin);
   void send(const std::shared_ptr<core::Handshake>& request, std::vector<OutgoingEvent> events);
+  // `stream_headers`: the API headers of a streamed response (xhr, sse).
   void receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,
-               core::Duration timeout, std::string callback);
+               core::Duration timeout, std::string callback,
+               std::vector<core::Header> stream_headers = {});
   void close(const std::shared_ptr<core::Handshake>& request, std::uint16_t code,
              std::string reason);
   // Server shutdown: `close` 1001 going away to the pending receive call, the target closed.
@@ -55,6 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<core::Handshake> handshake;
     ReceiveKind kind = ReceiveKind::kPoll;
     std::string callback;
+    std::shared_ptr<EventStream> stream;  // xhr and sse
   };
   struct PendingSend {
     std::shared_ptr<core::Handshake> handshake;
@@ -66,6 +70,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_closed(std::uint16_t code, const std::string& reason, bool abnormal);
   void queue_event(std::string json);
   void answer_receiver(bool with_events);
+  // Streams: moves buffered events into the open stream while it keeps up.
+  void feed_stream();
+  void end_stream();
   void process_sends();
   void arm_expiry();
   void destroy();

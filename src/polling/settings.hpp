@@ -21,6 +21,8 @@ struct Settings {
   Duration poll_timeout_cap = 30s;  // larger timeouts are capped to this
   Duration expiry = 30s;            // without a pending receive call
   Duration close_wait = 5s;
+  Duration heartbeat = 20s;                              // streams: a heartbeat after this silence
+  std::size_t stream_cap = std::size_t{128} * 1024;      // xhr stream: event bytes per response
   std::size_t buffer = std::size_t{1} << 20;             // undelivered target messages per socket
   std::size_t max_message = std::size_t{1} << 20;        // largest target message
   std::size_t target_high_water = std::size_t{1} << 20;  // queued toward the target: holds the 201

@@ -247,6 +247,7 @@ Error read_polling(const toml::table& t, polling::Settings& p) {
         read_duration(t, "poll_timeout", p.poll_timeout),
         read_duration(t, "poll_timeout_cap", p.poll_timeout_cap),
         read_duration(t, "expiry", p.expiry), read_duration(t, "close_wait", p.close_wait),
+        read_duration(t, "heartbeat", p.heartbeat), read_integer(t, "stream_cap", p.stream_cap),
         read_integer(t, "buffer", p.buffer), read_integer(t, "max_message", p.max_message),
         read_integer(t, "target_high_water", p.target_high_water),
         read_integer(t, "max_body", p.max_body), read_integer(t, "max_events", p.max_events),

@@ -2,6 +2,7 @@
 // targets resolved inside Switchboard: a localfirst pairing endpoint whose other side is a `ws`
 // peer, and a Hybrid Connections sender whose listener is hyco-ws.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { closeHycoListener, connectUrl, createToken, startHycoListener } from './lib/hc.mjs';
@@ -13,7 +14,9 @@ let base;
 before(async () => {
   server = await startServer({
     name: 'polling',
-    config: { polling: { expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50 } },
+    config: {
+      polling: { expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50, heartbeat: '400ms', stream_cap: 4096 },
+    },
   });
   base = `http://127.0.0.1:${server.port}`;
 });
@@ -154,6 +157,73 @@ describe('create, send, poll and close through a localfirst pipe', () => {
     const end = await closed;
     assert.equal(end.code, 1001);
     assert.equal((await poll(socket, 0)).status, 403);
+  });
+});
+
+// A streamed receive call: resolves { res, lines() } where lines() gives what has arrived so far.
+function openStream(kind, socket) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/polysocket/${kind}?socket=${socket}&_=${Math.random()}`, (res) => {
+      let text = '';
+      let ended = false;
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => { ended = true; });
+      resolve({ res, text: () => text, ended: () => ended, req });
+    });
+    req.on('error', reject);
+  });
+}
+
+async function until(predicate, ms = 5000, what = 'a condition') {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('streamed receive calls', () => {
+  test('xhr streaming: 2 KiB prelude, one event per line, heartbeats, a new stream after the cap', async () => {
+    const { peer, socket } = await pipePair();
+    const s = await openStream('xhr', socket);
+    assert.equal(s.res.statusCode, 200);
+    assert.equal(s.res.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    assert.equal(s.res.headers['x-accel-buffering'], 'no');
+    assert.equal(s.res.headers['transfer-encoding'], 'chunked');
+    assert.equal(s.res.headers['cache-control'], 'no-store');
+    await until(() => s.text().length >= 2049, 2000, 'the prelude');
+    assert.equal(s.text().slice(0, 2049), `${' '.repeat(2048)}\n`);
+    peer.send('one');
+    peer.send(Buffer.from([1, 2]));
+    await until(() => s.text().split('\n').filter((l) => l.trim()).length >= 2, 3000, 'two event lines');
+    const lines = () => s.text().split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    assert.deepEqual(lines().slice(0, 2), [{ type: 'string', data: 'one' }, { type: 'binary', data: 'AQI=' }]);
+    await until(() => lines().some((e) => e.type === 'heartbeat'), 2000, 'a heartbeat after 400 ms of silence');
+    // Past 4 KiB of event lines (stream_cap) the response ends; the next stream continues.
+    for (let i = 0; i < 10; i += 1) peer.send('x'.repeat(500));
+    await until(() => s.ended(), 3000, 'the stream to end at the cap');
+    const s2 = await openStream('xhr', socket);
+    const parse = (stream) => stream.text().split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const xs = () => [...parse(s), ...parse(s2)].filter((e) => e.type === 'string' && e.data.startsWith('x')).length;
+    await until(() => xs() >= 10, 3000, 'all ten messages across the two streams');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(xs(), 10, 'each message delivered once');
+    peer.close(1000, 'done');
+    await until(() => s2.ended(), 3000, 'the stream to end after close');
+    assert.deepEqual(JSON.parse(s2.text().trim().split('\n').at(-1)), { type: 'close', code: 1000, reason: 'done' });
+  });
+
+  test('sse: data lines, and a new receive call ends the open stream (supersession)', async () => {
+    const { peer, socket } = await pipePair();
+    const s = await openStream('sse', socket);
+    assert.equal(s.res.headers['content-type'], 'text/event-stream; charset=utf-8');
+    peer.send('over sse');
+    await until(() => s.text().includes('over sse'), 3000, 'the event');
+    assert.match(s.text(), /^data: \{"type":"string","data":"over sse"\}\n\n/);
+    const next = poll(socket, 200);
+    await until(() => s.ended(), 3000, 'the superseded stream to end');
+    assert.deepEqual((await next).json.events, [{ type: 'heartbeat' }]);
   });
 });
 
