@@ -24,6 +24,7 @@ namespace http = beast::http;
 constexpr std::uint16_t kNoStatus = 1005;
 constexpr std::uint16_t kAbnormal = 1006;
 constexpr std::uint16_t kTooBig = 1009;
+constexpr std::size_t kReadPiece = std::size_t{64} * 1024;
 
 // Beast's WebSocket client (handshake, masking, control frames, close handshake) on one end of
 // the connection; the other end is whatever the target is.
@@ -35,7 +36,9 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
         settings_(settings),
         handlers_(std::move(handlers)),
         timer_(context) {
-    ws_.read_message_max(settings.max_message);
+    // The message limit is enforced here, piece by piece, so that the target gets a proper
+    // Close 1009 (R5) and the rest of the message is discarded while it answers.
+    ws_.read_message_max(0);
     ws_.auto_fragment(false);
   }
 
@@ -121,9 +124,10 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
   void read() {
     if (paused_ || reading_ || gone_) return;
     reading_ = true;
-    ws_.async_read(buffer_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    ws_.async_read_some(buffer_, kReadPiece,
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                          self->on_read(ec);
+                        });
   }
 
   void on_read(boost::system::error_code ec) {
@@ -136,12 +140,6 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
       drop();
       return;
     }
-    if (ec == websocket::error::message_too_big) {
-      // Beast has sent the Close (1009) already.
-      report_closed(kTooBig, "message too big", false);
-      drop();
-      return;
-    }
     if (ec && close_sent_) {
       report_answer(ec);
       return;
@@ -151,6 +149,16 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
       drop();
       return;
     }
+    if (too_big_ || buffer_.size() > settings_.max_message) {
+      buffer_.consume(buffer_.size());
+      if (!too_big_) {
+        too_big_ = true;
+        report_closed(kTooBig, "message too big", false);
+        close(kTooBig, "message too big");
+      }
+      return read();  // the target's answer to the Close
+    }
+    if (!ws_.is_message_done()) return read();
     std::string data = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     if (handlers_.message) handlers_.message(ws_.got_text(), std::move(data));
@@ -236,6 +244,7 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
   bool paused_ = false;
   bool close_requested_ = false;
   bool close_sent_ = false;
+  bool too_big_ = false;  // discarding an oversized message while our Close is answered
   bool gone_ = false;
 };
 

@@ -15,7 +15,10 @@ before(async () => {
   server = await startServer({
     name: 'polling',
     config: {
-      polling: { expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50, heartbeat: '400ms', stream_cap: 4096 },
+      polling: {
+        expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50, heartbeat: '400ms', stream_cap: 4096,
+        buffer: 65536, max_message: 200000, target_high_water: 65536,
+      },
     },
   });
   base = `http://127.0.0.1:${server.port}`;
@@ -224,6 +227,54 @@ describe('streamed receive calls', () => {
     const next = poll(socket, 200);
     await until(() => s.ended(), 3000, 'the superseded stream to end');
     assert.deepEqual((await next).json.events, [{ type: 'heartbeat' }]);
+  });
+});
+
+describe('bounds and backpressure', () => {
+  test('a target far ahead of the client is held back, and nothing is lost (R4)', async () => {
+    const { peer, socket } = await pipePair();
+    const total = 200;
+    for (let i = 0; i < total; i += 1) peer.send(`${i}:${'m'.repeat(20000)}`);  // 4 MB, buffer 64 KiB
+    const seen = [];
+    while (seen.length < total) {
+      const r = await poll(socket, 2000);
+      for (const e of r.json.events) if (e.type === 'string') seen.push(Number(e.data.split(':')[0]));
+      if (r.json.events.some((e) => e.type === 'close')) break;
+    }
+    assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i), 'every message, in order, once');
+  });
+
+  test('a target message over max_message closes the target with 1009 (R5)', async () => {
+    const { peer, closed, socket } = await pipePair();
+    peer.send('x'.repeat(200001));
+    const got = await events(socket, 1);
+    assert.deepEqual(got, [{ type: 'close', code: 1009, reason: 'message too big' }]);
+    assert.equal((await closed).code, 1009);
+  });
+
+  test("a send's 201 waits while the target does not take what it was sent", async () => {
+    const { peer, socket } = await pipePair();
+    let received = 0;
+    peer.on('message', (data) => { received += data.length; });
+    // A send does not keep a socket alive (section 6): a receive call stays pending meanwhile.
+    let polling = true;
+    const poller = (async () => { while (polling) await poll(socket, 1000); })();
+    peer._socket.pause();  // the peer stops reading: the relay, then the target, fill up
+    const chunk = 'y'.repeat(60000);
+    let sent = 0;
+    let held = null;
+    for (let i = 0; i < 600 && !held; i += 1) {
+      const pending = api('/polysocket/send', { socket, events: [{ type: 'string', data: chunk }] });
+      const first = await Promise.race([pending, new Promise((r) => setTimeout(() => r(null), 1000))]);
+      sent += chunk.length;
+      if (first === null) held = pending; else assert.equal(first.status, 201);
+    }
+    assert.ok(held, `a send was held back after ${sent} bytes`);
+    peer._socket.resume();
+    assert.equal((await held).status, 201, 'released once the target drained');
+    await until(() => received === sent, 10_000, 'every byte at the peer');
+    polling = false;
+    await poller;
   });
 });
 
