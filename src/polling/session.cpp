@@ -63,23 +63,21 @@ Session::Session(core::asio::io_context& context, const Settings& settings, std:
       expiry_(context) {}
 
 void Session::open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
-                   std::string host, std::string target, std::string origin) {
+                   const std::string& host, const std::string& target, const std::string& origin) {
   create_ = create;
   std::weak_ptr<Session> weak = weak_from_this();
-  TargetSocket::Handlers handlers{[weak](const std::string& failure) {
-                                    if (auto self = weak.lock()) self->on_opened(failure);
-                                  },
-                                  [weak](bool text, std::string data) {
-                                    if (auto self = weak.lock())
-                                      self->on_message(text, std::move(data));
-                                  },
-                                  [weak](std::uint16_t code, std::string reason, bool abnormal) {
-                                    if (auto self = weak.lock())
-                                      self->on_closed(code, std::move(reason), abnormal);
-                                  }};
-  target_ =
-      TargetSocket::open_self(context_, services, create->remote, std::move(host),
-                              std::move(target), std::move(origin), settings_, std::move(handlers));
+  TargetSocket::Handlers handlers{
+      [weak](const std::string& failure) {
+        if (auto self = weak.lock()) self->on_opened(failure);
+      },
+      [weak](bool text, const std::string& data) {
+        if (auto self = weak.lock()) self->on_message(text, data);
+      },
+      [weak](std::uint16_t code, const std::string& reason, bool abnormal) {
+        if (auto self = weak.lock()) self->on_closed(code, reason, abnormal);
+      }};
+  target_ = TargetSocket::open_self(context_, services, create->remote, host, target, origin,
+                                    settings_, std::move(handlers));
   if (target_) {
     target_->on_drained = [weak] {
       if (auto self = weak.lock()) self->process_sends();

@@ -41,7 +41,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Opens the target and answers `create` with its outcome.
   void open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
-            std::string host, std::string target, std::string origin);
+            const std::string& host, const std::string& target, const std::string& origin);
   void send(const std::shared_ptr<core::Handshake>& request, std::vector<OutgoingEvent> events);
   // `stream_headers`: the API headers of a streamed response (xhr, sse).
   void receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,

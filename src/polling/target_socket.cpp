@@ -250,11 +250,10 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
 
 }  // namespace
 
-std::shared_ptr<TargetSocket> TargetSocket::open_self(asio::io_context& context,
-                                                      core::Services& services,
-                                                      core::RemoteEndpoint client, std::string host,
-                                                      std::string target, std::string origin,
-                                                      const Settings& settings, Handlers handlers) {
+std::shared_ptr<TargetSocket> TargetSocket::open_self(
+    asio::io_context& context, core::Services& services, core::RemoteEndpoint client,
+    const std::string& host, const std::string& target, const std::string& origin,
+    const Settings& settings, Handlers handlers) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     asio::post(context, [opened = std::move(handlers.opened)] { opened("connect failed"); });

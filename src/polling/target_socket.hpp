@@ -32,8 +32,9 @@ class TargetSocket {
   // (empty: none); the endpoint sees `client` as the remote address. Handlers run on `context`.
   static std::shared_ptr<TargetSocket> open_self(core::asio::io_context& context,
                                                  core::Services& services,
-                                                 core::RemoteEndpoint client, std::string host,
-                                                 std::string target, std::string origin,
+                                                 core::RemoteEndpoint client,
+                                                 const std::string& host, const std::string& target,
+                                                 const std::string& origin,
                                                  const Settings& settings, Handlers handlers);
   virtual ~TargetSocket() = default;
 
