@@ -16,6 +16,8 @@
 #include "core/text.hpp"
 #include "polling/polysocket_js.hpp"
 #include "polling/session.hpp"
+#include "polling/target_policy.hpp"
+#include "polling/target_socket.hpp"
 
 namespace switchboard::polling {
 namespace asio = boost::asio;
@@ -46,6 +48,12 @@ std::string normalised_authority(std::string_view authority, bool secure) {
 }
 
 // ^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$
+// IDNA is not available: only ASCII host names are matched at all.
+bool ascii_host(std::string_view host) {
+  return std::all_of(host.begin(), host.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
 bool valid_callback(std::string_view name) {
   const auto word = [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '$';
@@ -144,6 +152,19 @@ bool owns_path(std::string_view path) {
 
 Frontend::Frontend(const Settings& settings, core::Services& services)
     : settings_(settings), services_(services) {
+  for (const auto* list : {&settings.allow, &settings.allow_private}) {
+    for (const auto& text : *list) {
+      if (auto pattern = parse_target_pattern(text, list == &settings.allow_private)) {
+        patterns_.push_back(std::move(*pattern));
+      }
+    }
+  }
+  if (std::any_of(patterns_.begin(), patterns_.end(),
+                  [](const TargetPattern& p) { return p.secure; })) {
+    std::string error;
+    tls_ = make_client_tls(settings.ca_file, error);
+    if (!error.empty()) spdlog::error("polling: TLS trust for wss targets: {}", error);
+  }
   if (!settings.public_url.empty()) {
     const auto url = boost::urls::parse_uri(settings.public_url);
     if (url && url->has_authority()) {
@@ -288,8 +309,14 @@ void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params&
     }
   }
   const std::string relay = relay_host(*handshake);
-  // Section 5: only `self` targets; nothing is resolved or dialled for any other.
-  if (!is_self(authority_of(url->host(), url->port(), secure), *handshake)) {
+  const bool self = is_self(authority_of(url->host(), url->port(), secure), *handshake);
+  // Section 5: `self` targets, or allowlisted ones; nothing is resolved or dialled for any other.
+  const TargetPattern* pattern =
+      self ? nullptr
+           : match_target(patterns_, secure, url->host(), url->port(),
+                          url->encoded_path().empty() ? std::string_view("/")
+                                                      : std::string_view(url->encoded_path()));
+  if (!self && (pattern == nullptr || !ascii_host(url->host()) || (secure && !tls_))) {
     return reply(
         handshake, 200,
         json::serialize(json::object{
@@ -319,8 +346,27 @@ void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params&
   if (!session) return error(handshake, 503, "too many sockets");
   std::string path = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
   if (url->has_query()) path += "?" + std::string(url->encoded_query());
-  session->open(handshake, services_, std::string(url->encoded_host_and_port()), std::move(path),
-                std::move(origin));
+  auto& context = handshake->context;
+  if (self) {
+    session->open(handshake, [&, path, origin](TargetSocket::Handlers handlers) {
+      return TargetSocket::open_self(context, services_, handshake->remote,
+                                     std::string(url->encoded_host_and_port()), path, origin,
+                                     settings_, std::move(handlers));
+    });
+    return;
+  }
+  const ExternalTarget external{
+      secure,
+      core::ascii_lowered(url->host()),
+      url->has_port() ? std::string(url->port()) : std::string(secure ? "443" : "80"),
+      std::string(url->encoded_host_and_port()),
+      path,
+      origin,
+      pattern->allow_private};
+  session->open(handshake, [&](TargetSocket::Handlers handlers) {
+    return TargetSocket::open_external(context, external, settings_, tls_.get(),
+                                       std::move(handlers));
+  });
 }
 
 void Frontend::send(const std::shared_ptr<Handshake>& handshake, const Params& params) {

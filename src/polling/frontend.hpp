@@ -9,11 +9,14 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/handshake.hpp"
 #include "core/services.hpp"
 #include "polling/session.hpp"
 #include "polling/settings.hpp"
+#include "polling/target_policy.hpp"
+#include "polling/target_socket.hpp"
 
 namespace switchboard::polling {
 
@@ -49,7 +52,9 @@ class Frontend {
 
   const Settings& settings_;
   core::Services& services_;
-  std::string public_authority_;  // host[:port] of public_url, lower-case; "" if none
+  std::string public_authority_;         // host[:port] of public_url, lower-case; "" if none
+  std::vector<TargetPattern> patterns_;  // allowlisted external targets
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // for wss ones
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::size_t> per_client_;

@@ -62,8 +62,7 @@ Session::Session(core::asio::io_context& context, const Settings& settings, std:
       poll_timer_(context),
       expiry_(context) {}
 
-void Session::open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
-                   const std::string& host, const std::string& target, const std::string& origin) {
+void Session::open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make) {
   create_ = create;
   std::weak_ptr<Session> weak = weak_from_this();
   TargetSocket::Handlers handlers{
@@ -76,8 +75,7 @@ void Session::open(const std::shared_ptr<core::Handshake>& create, core::Service
       [weak](std::uint16_t code, const std::string& reason, bool abnormal) {
         if (auto self = weak.lock()) self->on_closed(code, reason, abnormal);
       }};
-  target_ = TargetSocket::open_self(context_, services, create->remote, host, target, origin,
-                                    settings_, std::move(handlers));
+  target_ = make(std::move(handlers));
   if (target_) {
     target_->on_drained = [weak] {
       if (auto self = weak.lock()) self->process_sends();

@@ -40,8 +40,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string& id() const { return id_; }
 
   // Opens the target and answers `create` with its outcome.
-  void open(const std::shared_ptr<core::Handshake>& create, core::Services& services,
-            const std::string& host, const std::string& target, const std::string& origin);
+  using TargetMaker = std::function<std::shared_ptr<TargetSocket>(TargetSocket::Handlers)>;
+  void open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make);
   void send(const std::shared_ptr<core::Handshake>& request, std::vector<OutgoingEvent> events);
   // `stream_headers`: the API headers of a streamed response (xhr, sse).
   void receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,

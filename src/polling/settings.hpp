@@ -16,6 +16,9 @@ struct Settings {
   bool enabled = true;
   std::string public_url;                    // its host[:port] is a `self` host and the relay host
   std::vector<std::string> allowed_origins;  // empty = any Origin (Access-Control-Allow-Origin: *)
+  std::vector<std::string> allow;            // external target patterns (section 5.1)
+  std::vector<std::string> allow_private;    // the same, private addresses allowed too
+  std::string ca_file;                       // CAs for wss targets instead of the system's
   Duration connect_timeout = 10s;
   Duration poll_timeout = 25s;      // long-poll default
   Duration poll_timeout_cap = 30s;  // larger timeouts are capped to this

@@ -3,15 +3,23 @@
 #include <sys/socket.h>
 
 #include <deque>
+#include <type_traits>
+#include <vector>
 
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "core/handshake.hpp"
 #include "polling/settings.hpp"
+#include "polling/target_policy.hpp"
 
 namespace switchboard::polling {
 namespace {
@@ -26,13 +34,23 @@ constexpr std::uint16_t kAbnormal = 1006;
 constexpr std::uint16_t kTooBig = 1009;
 constexpr std::size_t kReadPiece = std::size_t{64} * 1024;
 
+using tcp = asio::ip::tcp;
+using TlsSocket = asio::ssl::stream<tcp::socket>;
+
 // Beast's WebSocket client (handshake, masking, control frames, close handshake) on one end of
-// the connection; the other end is whatever the target is.
-class BeastTarget : public TargetSocket, public std::enable_shared_from_this<BeastTarget> {
+// the connection; the other end is whatever the target is. Stream: the socketpair end of a
+// `self` target, or a TCP (or TLS) connection to an external one.
+template <typename Stream>
+class BeastTarget : public TargetSocket, public std::enable_shared_from_this<BeastTarget<Stream>> {
+  using std::enable_shared_from_this<BeastTarget<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<BeastTarget<Stream>>::weak_from_this;
+
  public:
-  BeastTarget(asio::io_context& context, core::Socket socket, const Settings& settings,
-              Handlers handlers)
-      : ws_(std::move(socket)),
+  template <typename... StreamArgs>
+  BeastTarget(asio::io_context& context, const Settings& settings, Handlers handlers,
+              StreamArgs&&... stream_args)
+      : ws_(std::forward<StreamArgs>(stream_args)...),
+        resolver_(context),
         settings_(settings),
         handlers_(std::move(handlers)),
         timer_(context) {
@@ -42,20 +60,93 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
     ws_.auto_fragment(false);
   }
 
+  // `self` targets: the stream is connected already.
   void handshake(const std::string& host, const std::string& target, const std::string& origin) {
-    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& request) {
-      request.set(http::field::user_agent, "Switchboard-polysocket");
-      if (!origin.empty()) request.set(http::field::origin, origin);
-    }));
+    arm_connect_timeout();
+    upgrade(host, target, origin);
+  }
+
+  // External targets (section 5.3): one resolution, every address checked, and the connection
+  // made to the address that was checked (no second lookup).
+  void dial(const std::string& host, const std::string& port, const std::string& host_header,
+            const std::string& target, const std::string& origin, bool allow_private) {
+    arm_connect_timeout();
+    resolver_.async_resolve(
+        host, port,
+        [self = shared_from_this(), host, host_header, target, origin, allow_private](
+            boost::system::error_code ec, const tcp::resolver::results_type& results) {
+          if (self->gone_) return;
+          if (ec) return self->fail_open("connect failed");
+          std::vector<tcp::endpoint> checked;
+          for (const auto& entry : results) {
+            if (allow_private || public_address(entry.endpoint().address())) {
+              checked.push_back(entry.endpoint());
+            }
+          }
+          if (checked.empty()) {
+            spdlog::info("polling: target host {} resolves to private addresses only", host);
+            return self->fail_open("target not allowed");
+          }
+          // Only the addresses just checked are tried, in order.
+          asio::async_connect(beast::get_lowest_layer(self->ws_), checked,
+                              [self, host, host_header, target, origin](boost::system::error_code e,
+                                                                        const tcp::endpoint&) {
+                                if (self->gone_) return;
+                                if (e) return self->fail_open("connect failed");
+                                self->secure_then_upgrade(host, host_header, target, origin);
+                              });
+        });
+  }
+
+  void arm_connect_timeout() {
     timer_.expires_after(settings_.connect_timeout);
     timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || self->open_) return;
-      self->report_open("timeout");
-      self->drop();
+      self->resolver_.cancel();
+      self->fail_open("timeout");
     });
+  }
+
+  void fail_open(const std::string& failure) {
+    report_open(failure);
+    drop();
+  }
+
+  void secure_then_upgrade(const std::string& host, const std::string& host_header,
+                           const std::string& target, const std::string& origin) {
+    if constexpr (std::is_same_v<Stream, TlsSocket>) {
+      auto& tls = ws_.next_layer();
+      // SNI, and a certificate that chains to a trusted CA and names the host.
+      if (!SSL_set_tlsext_host_name(tls.native_handle(), host.c_str())) {
+        return fail_open("connect failed");
+      }
+      tls.set_verify_mode(asio::ssl::verify_peer);
+      tls.set_verify_callback(asio::ssl::host_name_verification(host));
+      tls.async_handshake(
+          asio::ssl::stream_base::client,
+          [self = shared_from_this(), host_header, target, origin](boost::system::error_code ec) {
+            if (self->gone_) return;
+            if (ec) {
+              spdlog::info("polling: TLS to the target failed: {}", ec.message());
+              return self->fail_open("connect failed");
+            }
+            self->upgrade(host_header, target, origin);
+          });
+    } else {
+      (void)host;
+      upgrade(host_header, target, origin);
+    }
+  }
+
+  void upgrade(const std::string& host_header, const std::string& target,
+               const std::string& origin) {
+    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& request) {
+      request.set(http::field::user_agent, "Switchboard-polysocket");
+      if (!origin.empty()) request.set(http::field::origin, origin);
+    }));
     ws_.async_handshake(
-        response_, host, target,
+        response_, host_header, target,
         [self = shared_from_this()](boost::system::error_code ec) { self->on_handshake(ec); });
   }
 
@@ -223,11 +314,13 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
     if (gone_) return;
     gone_ = true;
     timer_.cancel();
+    resolver_.cancel();
     boost::system::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);
   }
 
-  websocket::stream<core::Socket> ws_;
+  websocket::stream<Stream> ws_;
+  tcp::resolver resolver_;
   const Settings& settings_;
   Handlers handlers_;
   asio::steady_timer timer_;  // connect timeout, then the close wait
@@ -264,10 +357,45 @@ std::shared_ptr<TargetSocket> TargetSocket::open_self(
       std::make_shared<core::Handshake>(services, context, core::attach(context, {AF_UNIX, fds[0]}),
                                         std::move(client), core::SourceTicket{});
   core::read_request_head(handshake, services.route);
-  auto socket = std::make_shared<BeastTarget>(context, core::attach(context, {AF_UNIX, fds[1]}),
-                                              settings, std::move(handlers));
+  auto socket = std::make_shared<BeastTarget<core::Socket>>(
+      context, settings, std::move(handlers), core::attach(context, {AF_UNIX, fds[1]}));
   socket->handshake(host, target, origin);
   return socket;
+}
+
+std::shared_ptr<TargetSocket> TargetSocket::open_external(asio::io_context& context,
+                                                          const ExternalTarget& target,
+                                                          const Settings& settings,
+                                                          asio::ssl::context* tls,
+                                                          Handlers handlers) {
+  if (target.secure) {
+    auto socket = std::make_shared<BeastTarget<TlsSocket>>(context, settings, std::move(handlers),
+                                                           context, *tls);
+    socket->dial(target.host, target.port, target.host_header, target.target, target.origin,
+                 target.allow_private);
+    return socket;
+  }
+  auto socket =
+      std::make_shared<BeastTarget<tcp::socket>>(context, settings, std::move(handlers), context);
+  socket->dial(target.host, target.port, target.host_header, target.target, target.origin,
+               target.allow_private);
+  return socket;
+}
+
+std::shared_ptr<asio::ssl::context> make_client_tls(const std::string& ca_file,
+                                                    std::string& error) {
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  if (ca_file.empty()) {
+    tls->set_default_verify_paths(ec);
+  } else {
+    tls->load_verify_file(ca_file, ec);
+  }
+  if (ec) error = ec.message();
+  return tls;
 }
 
 }  // namespace switchboard::polling

@@ -12,9 +12,28 @@
 #include "core/services.hpp"
 #include "core/socket.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace switchboard::polling {
 
 struct Settings;
+
+// An allowlisted target outside this Switchboard.
+struct ExternalTarget {
+  bool secure = false;
+  std::string host;         // to resolve, and the TLS name to verify
+  std::string port;         // defaulted
+  std::string host_header;  // host[:port] as in the URL
+  std::string target;       // origin-form path and query
+  std::string origin;       // "" = none
+  bool allow_private = false;
+};
+
+// TLS client settings for wss targets: the system's CAs, or `ca_file`; `error` set on failure.
+std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca_file,
+                                                           std::string& error);
 
 class TargetSocket {
  public:
@@ -36,6 +55,12 @@ class TargetSocket {
                                                  const std::string& host, const std::string& target,
                                                  const std::string& origin,
                                                  const Settings& settings, Handlers handlers);
+  // Resolves, checks the addresses (section 5.3), connects, and for wss verifies the certificate.
+  static std::shared_ptr<TargetSocket> open_external(core::asio::io_context& context,
+                                                     const ExternalTarget& target,
+                                                     const Settings& settings,
+                                                     boost::asio::ssl::context* tls,
+                                                     Handlers handlers);
   virtual ~TargetSocket() = default;
 
   // Queued in order; text or binary message.

@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include "polling/target_policy.hpp"
+
 namespace switchboard::server {
 namespace {
 
@@ -241,20 +243,33 @@ Error read_bridge(const toml::table& t, bridge::Settings& b) {
 }
 
 Error read_polling(const toml::table& t, polling::Settings& p) {
-  for (auto e :
-       {read_bool(t, "enabled", p.enabled), read_strings(t, "allowed_origins", p.allowed_origins),
-        read_duration(t, "connect_timeout", p.connect_timeout),
-        read_duration(t, "poll_timeout", p.poll_timeout),
-        read_duration(t, "poll_timeout_cap", p.poll_timeout_cap),
-        read_duration(t, "expiry", p.expiry), read_duration(t, "close_wait", p.close_wait),
-        read_duration(t, "heartbeat", p.heartbeat), read_integer(t, "stream_cap", p.stream_cap),
-        read_integer(t, "buffer", p.buffer), read_integer(t, "max_message", p.max_message),
-        read_integer(t, "target_high_water", p.target_high_water),
-        read_integer(t, "max_body", p.max_body), read_integer(t, "max_events", p.max_events),
-        read_integer(t, "batch", p.batch),
-        read_integer(t, "max_sockets_per_client", p.max_sockets_per_client),
-        read_integer(t, "max_sockets", p.max_sockets)}) {
+  for (auto e : {read_bool(t, "enabled", p.enabled),
+                 read_strings(t, "allowed_origins", p.allowed_origins),
+                 read_strings(t, "allow", p.allow),
+                 read_strings(t, "allow_private", p.allow_private),
+                 read_string(t, "ca_file", p.ca_file),
+                 read_duration(t, "connect_timeout", p.connect_timeout),
+                 read_duration(t, "poll_timeout", p.poll_timeout),
+                 read_duration(t, "poll_timeout_cap", p.poll_timeout_cap),
+                 read_duration(t, "expiry", p.expiry),
+                 read_duration(t, "close_wait", p.close_wait),
+                 read_duration(t, "heartbeat", p.heartbeat),
+                 read_integer(t, "stream_cap", p.stream_cap),
+                 read_integer(t, "buffer", p.buffer),
+                 read_integer(t, "max_message", p.max_message),
+                 read_integer(t, "target_high_water", p.target_high_water),
+                 read_integer(t, "max_body", p.max_body),
+                 read_integer(t, "max_events", p.max_events),
+                 read_integer(t, "batch", p.batch),
+                 read_integer(t, "max_sockets_per_client", p.max_sockets_per_client),
+                 read_integer(t, "max_sockets", p.max_sockets)}) {
     if (e) return e;
+  }
+  for (const auto* list : {&p.allow, &p.allow_private}) {
+    for (const auto& pattern : *list) {
+      if (!polling::parse_target_pattern(pattern, false))
+        return "'" + pattern + "' is not a target pattern ws[s]://HOST[:PORT][/PATH]";
+    }
   }
   if (p.buffer == 0 || p.max_message == 0 || p.target_high_water == 0 || p.batch == 0)
     return "'buffer', 'max_message', 'target_high_water' and 'batch' must be positive";

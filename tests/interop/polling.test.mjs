@@ -2,26 +2,80 @@
 // targets resolved inside Switchboard: a localfirst pairing endpoint whose other side is a `ws`
 // peer, and a Hybrid Connections sender whose listener is hyco-ws.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { closeHycoListener, connectUrl, createToken, startHycoListener } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
 let server;
 let base;
 
+// External targets: `ws` echo servers outside Switchboard, plain and TLS (self-signed
+// certificates made with the openssl CLI), all on 127.0.0.1.
+let plainPort;
+let tlsPort;
+let wrongNamePort;
+const externals = [];
+let certDir;
+
+function certificate(label, names) {
+  const key = path.join(certDir, `${label}.key`);
+  const cert = path.join(certDir, `${label}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=switchboard-test',
+    '-addext', `subjectAltName=${names}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { key: fs.readFileSync(key), cert: fs.readFileSync(cert), file: cert };
+}
+
+async function echoServer(tls) {
+  const web = tls ? https.createServer({ key: tls.key, cert: tls.cert }) : http.createServer();
+  web.on('upgrade', (req, socket) => {
+    if (req.url === '/echo/redirect') {
+      socket.end('HTTP/1.1 302 Found\r\nLocation: ws://example.com/\r\nContent-Length: 0\r\n\r\n');
+    }
+  });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  web.on('upgrade', (req, socket, head) => {
+    if (req.url === '/echo/redirect') return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data}|origin=${req.headers.origin ?? ''}|ua=${req.headers['user-agent']}`, { binary: isBinary }));
+    });
+  });
+  await new Promise((resolve) => web.listen(0, '127.0.0.1', resolve));
+  externals.push(web);
+  return web.address().port;
+}
+
 before(async () => {
+  certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-polling-tls-'));
+  const good = certificate('good', 'DNS:localhost,IP:127.0.0.1');
+  const wrong = certificate('wrong', 'DNS:not-this-host.example');
+  plainPort = await echoServer(null);
+  tlsPort = await echoServer(good);
+  wrongNamePort = await echoServer(wrong);
+  fs.writeFileSync(path.join(certDir, 'cas.pem'), Buffer.concat([good.cert, wrong.cert]));
   server = await startServer({
     name: 'polling',
     config: {
       polling: {
         expiry: '1500ms', max_sockets_per_client: 8, max_body: 65536, max_events: 50, heartbeat: '400ms', stream_cap: 4096,
         buffer: 65536, max_message: 200000, target_high_water: 65536,
+        allow: [`ws://127.0.0.1:${plainPort}/public`],
+        allow_private: [`ws://localhost:${plainPort}/echo`, `wss://localhost:${tlsPort}`, `wss://localhost:${wrongNamePort}`],
+        ca_file: path.join(certDir, 'cas.pem'),
       },
     },
   });
   base = `http://127.0.0.1:${server.port}`;
+});
+after(() => {
+  for (const e of externals) e.close();
+  fs.rmSync(certDir, { recursive: true, force: true });
 });
 after(async () => { await stopServer(server, assert); });
 
@@ -275,6 +329,35 @@ describe('bounds and backpressure', () => {
     await until(() => received === sent, 10_000, 'every byte at the peer');
     polling = false;
     await poller;
+  });
+});
+
+describe('external targets', () => {
+  test('an allowlisted private target works only with allow_private; ours are the only headers', async () => {
+    const created = await api('/polysocket/create', { target: `ws://localhost:${plainPort}/echo/room` }, { headers: { Origin: 'https://page.example' } });
+    assert.equal(created.json.ok, true, created.text);
+    const { socket } = created.json;
+    assert.equal((await api('/polysocket/send', { socket, events: [{ type: 'string', data: 'out there' }] })).status, 201);
+    assert.deepEqual(await events(socket, 1), [{ type: 'string', data: 'echo: out there|origin=https://page.example|ua=Switchboard-polysocket' }]);
+    await api('/polysocket/close', { socket });
+    // Allowlisted, but 127.0.0.1 is a loopback address and the entry does not allow private ones.
+    const loopback = await api('/polysocket/create', { target: `ws://127.0.0.1:${plainPort}/public` });
+    assert.deepEqual([loopback.json.ok, loopback.json.error], [false, 'target not allowed']);
+    for (const target of [`ws://localhost:${plainPort}/echoes`, `ws://localhost:${plainPort}/`, `wss://localhost:${plainPort}/echo`, `ws://localhost:${tlsPort}/echo`]) {
+      const r = await api('/polysocket/create', { target });
+      assert.deepEqual([r.json.ok, r.json.error], [false, 'target not allowed'], target);
+    }
+  });
+
+  test('wss: a verified certificate works; one for another name fails; redirects are not followed', async () => {
+    const created = await api('/polysocket/create', { target: `wss://localhost:${tlsPort}/secure` });
+    assert.equal(created.json.ok, true, created.text);
+    await api('/polysocket/send', { socket: created.json.socket, events: [{ type: 'binary', data: 'AAE=' }] });
+    assert.deepEqual(await events(created.json.socket, 1), [{ type: 'binary', data: 'AAE=' }]);
+    const wrong = await api('/polysocket/create', { target: `wss://localhost:${wrongNamePort}/` });
+    assert.deepEqual([wrong.json.ok, wrong.json.error], [false, 'connect failed']);
+    const redirect = await api('/polysocket/create', { target: `ws://localhost:${plainPort}/echo/redirect` });
+    assert.deepEqual([redirect.json.ok, redirect.json.error], [false, 'handshake failed: 302']);
   });
 });
 

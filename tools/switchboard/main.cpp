@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "auth/bridge_token.hpp"
+#include "polling/target_policy.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 
@@ -73,9 +74,10 @@ int run(int argc, char** argv) {
   serve->add_option("--bridge-accept-timeout", bridge_accept_timeout,
                     "How long a requester waits for the device (TOML bridge.accept_timeout; "
                     "default 30s)");
-  serve->add_option("--bridge-webhook-url", webhook_url,
-                    "http[s]://HOST[:PORT]/PATH notified of bridge requests; {deviceId} is replaced "
-                    "(TOML bridge.webhook.url)");
+  serve->add_option(
+      "--bridge-webhook-url", webhook_url,
+      "http[s]://HOST[:PORT]/PATH notified of bridge requests; {deviceId} is replaced "
+      "(TOML bridge.webhook.url)");
   serve->add_option(
       "--bridge-webhook-secret", webhook_secret,
       "Secret (>= 32 bytes) that signs webhook requests (TOML bridge.webhook.secret)");
@@ -84,6 +86,13 @@ int run(int argc, char** argv) {
   serve->add_option("--bridge-webhook-retries", webhook_retries,
                     "Webhook retries within the accept wait (TOML bridge.webhook.retries; "
                     "default 0)");
+  std::vector<std::string> polling_allow, polling_allow_private;
+  serve->add_option("--polling-allow", polling_allow,
+                    "ws[s]://HOST[:PORT][/PATH]: an external target the HTTP fallback may open "
+                    "(public addresses only); repeatable (TOML polling.allow)");
+  serve->add_option("--polling-allow-private", polling_allow_private,
+                    "The same, private and loopback addresses allowed too (TOML "
+                    "polling.allow_private)");
   serve->footer(
       "Limits, timeouts, Hybrid Connections entities and rules: TOML only, see "
       "docs/configuration.md.");
@@ -158,6 +167,17 @@ int run(int argc, char** argv) {
   config.hybrid.public_url = config.public_url;
   bridge.public_url = config.public_url;
   config.polling.public_url = config.public_url;
+  for (auto [given, target] : {std::pair{&polling_allow, &config.polling.allow},
+                               std::pair{&polling_allow_private, &config.polling.allow_private}}) {
+    for (const auto& pattern : *given) {
+      if (!switchboard::polling::parse_target_pattern(pattern, false)) {
+        std::cerr << "switchboard: '" << pattern
+                  << "' is not a target pattern ws[s]://HOST[:PORT][/PATH]\n";
+        return 2;
+      }
+      target->push_back(pattern);
+    }
+  }
   if (auto error = switchboard::server::apply_sas_keys(config)) {
     std::cerr << "switchboard: " << *error << "\n";
     return 2;
