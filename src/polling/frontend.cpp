@@ -230,18 +230,22 @@ void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
     core::refuse(handshake, {400, "Bad Request: the polysocket API takes plain HTTP requests."});
     return;
   }
-  const bool post = name == "create" || name == "send" || name == "close";
-  const bool get = name == "poll" || name == "jsonp" || name == "xhr" || name == "sse";
+  const bool s0 = settings_.s0_compat;
+  const bool post =
+      name == "create" || name == "send" || name == "close" || (s0 && name == "socket");
+  const bool get = name == "poll" || name == "jsonp" || name == "xhr" || name == "sse" ||
+                   (s0 && name == "xhr-poll");
   if (!post && !get) return error(handshake, 404, "not found");
   if (head.method == "OPTIONS") return reply(handshake, 204, {}, {});
   if ((post && head.method != "POST") || (get && head.method != "GET")) {
     return error(handshake, 405, "method not allowed");
   }
   if (get) {
-    return receive(handshake, name == "jsonp" ? ReceiveKind::kJsonp
-                              : name == "xhr" ? ReceiveKind::kXhr
-                              : name == "sse" ? ReceiveKind::kSse
-                                              : ReceiveKind::kPoll);
+    return receive(handshake, name == "jsonp"      ? ReceiveKind::kJsonp
+                              : name == "xhr"      ? ReceiveKind::kXhr
+                              : name == "sse"      ? ReceiveKind::kSse
+                              : name == "xhr-poll" ? ReceiveKind::kS0Poll
+                                                   : ReceiveKind::kPoll);
   }
   core::read_body(
       handshake, settings_.max_body,
@@ -260,6 +264,7 @@ void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
         }
         if (which == "create") return create(handshake, params);
         if (which == "send") return send(handshake, params);
+        if (which == "socket") return s0_send(handshake, params);
         close(handshake, params);
       });
 }
@@ -279,13 +284,19 @@ bool Frontend::is_self(std::string_view authority, const Handshake& handshake) c
 }
 
 void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params& params) {
+  // S0 (section 10): `target_ws`, and every failure a 400 {"error": ...}.
+  const bool s0 = settings_.s0_compat && !params.get("target") && params.get("target_ws");
+  const auto error = [&](const std::shared_ptr<Handshake>& h, int status, std::string_view text) {
+    if (s0) return reply(h, 400, json::serialize(json::object{{"error", text}}), kJson);
+    this->error(h, status, text);
+  };
   const auto request_origin = handshake->request.find("Origin");
   if (!settings_.allowed_origins.empty() && request_origin &&
       std::find(settings_.allowed_origins.begin(), settings_.allowed_origins.end(),
                 *request_origin) == settings_.allowed_origins.end()) {
     return error(handshake, 403, "origin not allowed");
   }
-  const auto target = params.text("target");
+  const auto target = params.text(s0 ? "target_ws" : "target");
   if (!target || target->empty()) return error(handshake, 400, "missing target");
   const auto url = boost::urls::parse_uri(*target);
   const bool secure = url && url->scheme() == "wss";
@@ -317,6 +328,7 @@ void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params&
                           url->encoded_path().empty() ? std::string_view("/")
                                                       : std::string_view(url->encoded_path()));
   if (!self && (pattern == nullptr || !ascii_host(url->host()) || (secure && !tls_))) {
+    if (s0) return error(handshake, 400, "target not allowed");
     return reply(
         handshake, 200,
         json::serialize(json::object{
@@ -348,11 +360,14 @@ void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params&
   if (url->has_query()) path += "?" + std::string(url->encoded_query());
   auto& context = handshake->context;
   if (self) {
-    session->open(handshake, [&, path, origin](TargetSocket::Handlers handlers) {
-      return TargetSocket::open_self(context, services_, handshake->remote,
-                                     std::string(url->encoded_host_and_port()), path, origin,
-                                     settings_, std::move(handlers));
-    });
+    session->open(
+        handshake,
+        [&, path, origin](TargetSocket::Handlers handlers) {
+          return TargetSocket::open_self(context, services_, handshake->remote,
+                                         std::string(url->encoded_host_and_port()), path, origin,
+                                         settings_, std::move(handlers));
+        },
+        s0);
     return;
   }
   const ExternalTarget external{
@@ -363,14 +378,37 @@ void Frontend::create(const std::shared_ptr<Handshake>& handshake, const Params&
       path,
       origin,
       pattern->allow_private};
-  session->open(handshake, [&](TargetSocket::Handlers handlers) {
-    return TargetSocket::open_external(context, external, settings_, tls_.get(),
-                                       std::move(handlers));
+  session->open(
+      handshake,
+      [&](TargetSocket::Handlers handlers) {
+        return TargetSocket::open_external(context, external, settings_, tls_.get(),
+                                           std::move(handlers));
+      },
+      s0);
+}
+
+std::optional<std::string> Frontend::socket_of(const Params& params) const {
+  auto id = params.text("socket");
+  if (!id && settings_.s0_compat) id = params.text("socket_id");
+  return id;
+}
+
+void Frontend::s0_send(const std::shared_ptr<Handshake>& handshake, const Params& params) {
+  const auto fail = [&](std::string_view text) {
+    reply(handshake, 400, json::serialize(json::object{{"error", text}}), kJson);
+  };
+  const auto id = socket_of(params);
+  const auto data = params.text("data");
+  if (!id || !data) return fail("socket_id and data are required");
+  auto session = find(*id);
+  if (!session) return fail("unknown socket");
+  asio::post(session->context(), [session, handshake, data = *data]() mutable {
+    session->send(handshake, {OutgoingEvent{true, std::move(data)}}, true);
   });
 }
 
 void Frontend::send(const std::shared_ptr<Handshake>& handshake, const Params& params) {
-  const auto id = params.text("socket");
+  const auto id = socket_of(params);
   if (!id || id->empty()) return error(handshake, 400, "missing socket");
   const auto* events = params.get("events");
   if (events == nullptr || !events->is_array()) return error(handshake, 400, "invalid events");
@@ -405,7 +443,7 @@ void Frontend::send(const std::shared_ptr<Handshake>& handshake, const Params& p
 }
 
 void Frontend::close(const std::shared_ptr<Handshake>& handshake, const Params& params) {
-  const auto id = params.text("socket");
+  const auto id = socket_of(params);
   if (!id || id->empty()) return error(handshake, 400, "missing socket");
   long long code = 1000;
   if (const auto* given = params.get("code")) {
@@ -443,7 +481,19 @@ void Frontend::receive(const std::shared_ptr<Handshake>& handshake, ReceiveKind 
     reply(handshake, status, jsonp_body(callback, error_json(message)),
           "application/javascript; charset=utf-8");
   };
-  const auto id = core::form_param(query, "socket").value_or("");
+  auto id = core::form_param(query, "socket").value_or("");
+  if (id.empty() && settings_.s0_compat) id = core::form_param(query, "socket_id").value_or("");
+  if (kind == ReceiveKind::kS0Poll) {
+    // S0: a 15 s hold, and 400 {"error": ...} for an unknown socket.
+    auto session = find(id);
+    if (!session) {
+      return reply(handshake, 400, R"({"error":"unknown socket"})", kJson);
+    }
+    asio::post(session->context(), [session, handshake] {
+      session->receive(handshake, ReceiveKind::kS0Poll, std::chrono::seconds(15), {});
+    });
+    return;
+  }
   if (id.empty()) return fail(400, "missing socket");
   core::Duration timeout = settings_.poll_timeout;
   if (const auto given = core::form_param(query, "timeout")) {

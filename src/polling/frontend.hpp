@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,6 +38,9 @@ class Frontend {
   void create(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
   void send(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
   void close(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
+  void s0_send(const std::shared_ptr<core::Handshake>& handshake, const Params& params);
+  // `socket`, or with the S0 aliases on, `socket_id`.
+  std::optional<std::string> socket_of(const Params& params) const;
   void receive(const std::shared_ptr<core::Handshake>& handshake, ReceiveKind kind);
 
   // Runs `work` on the socket's thread, or answers 403 unknown socket (wrapped for JSONP).

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "core/encoding.hpp"
@@ -28,6 +29,23 @@ std::string message_event(bool text, std::string_view data) {
       {"type", "binary"},
       {"data",
        core::base64_encode(reinterpret_cast<const unsigned char*>(data.data()), data.size())}});
+}
+
+std::optional<std::string> s0_event(std::string_view event_json) {
+  boost::system::error_code ec;
+  const auto value = json::parse(event_json, ec);
+  const auto* object = ec ? nullptr : value.if_object();
+  const auto* type = object ? object->if_contains("type") : nullptr;
+  if (type == nullptr || !type->is_string()) return std::nullopt;
+  const auto& t = type->as_string();
+  if (t == "string" || t == "binary") {
+    json::object out{{"event", "message"}, {"data", object->at("data")}};
+    if (t == "binary") out["binary"] = true;
+    return json::serialize(out);
+  }
+  if (t == "heartbeat") return R"({"event":"heartbeat"})";
+  if (t == "close") return R"({"event":"close"})";
+  return std::nullopt;
 }
 
 std::string close_event(std::uint16_t code, std::string_view reason) {
@@ -62,8 +80,10 @@ Session::Session(core::asio::io_context& context, const Settings& settings, std:
       poll_timer_(context),
       expiry_(context) {}
 
-void Session::open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make) {
+void Session::open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make,
+                   bool s0) {
   create_ = create;
+  s0_create_ = s0;
   std::weak_ptr<Session> weak = weak_from_this();
   TargetSocket::Handlers handlers{
       [weak](const std::string& failure) {
@@ -88,7 +108,9 @@ void Session::on_opened(const std::string& failure) {
   create_.reset();
   if (!failure.empty()) {
     spdlog::debug("polling: target of a new socket failed: {}", failure);
-    if (create) {
+    if (create && s0_create_) {
+      reply_(create, 400, json::serialize(json::object{{"error", failure}}), kJson);
+    } else if (create) {
       reply_(create, 200,
              json::serialize(json::object{
                  {"ok", false}, {"error", failure}, {"socket", ""}, {"relay", relay_}}),
@@ -99,8 +121,9 @@ void Session::on_opened(const std::string& failure) {
   }
   state_ = State::kOpen;
   if (create) {
-    reply_(create, 200,
-           json::serialize(json::object{{"ok", true}, {"socket", id_}, {"relay", relay_}}), kJson);
+    json::object answer{{"ok", true}, {"socket", id_}, {"relay", relay_}};
+    if (s0_create_) answer["socket_id"] = id_;
+    reply_(create, 200, json::serialize(answer), kJson);
   }
   arm_expiry();
 }
@@ -166,22 +189,29 @@ void Session::answer_receiver(bool with_events) {
   Receiver receiver = std::move(*receiver_);
   receiver_.reset();
   poll_timer_.cancel();
-  std::string body = R"({"ok":true,"events":[)";
+  const bool s0 = receiver.kind == ReceiveKind::kS0Poll;
+  std::string body = s0 ? R"({"events":[)" : R"({"ok":true,"events":[)";
   bool delivered_close = false;
   if (with_events && !events_.empty()) {
     std::size_t bytes = 0;
     bool first = true;
-    while (!events_.empty() && (first || bytes + events_.front().size() <= settings_.batch)) {
-      if (!first) body += ',';
-      first = false;
+    while (!events_.empty() && (bytes == 0 || bytes + events_.front().size() <= settings_.batch)) {
       bytes += events_.front().size();
-      body += events_.front();
+      if (const auto converted = s0 ? s0_event(events_.front()) : std::optional<std::string>()) {
+        if (!first) body += ',';
+        body += *converted;
+        first = false;
+      } else if (!s0) {
+        if (!first) body += ',';
+        body += events_.front();
+        first = false;
+      }
       delivered_close = close_queued_ && events_.size() == 1;
       event_bytes_ -= events_.front().size();
       events_.pop_front();
     }
   } else if (with_events) {
-    body += kHeartbeat;
+    body += s0 ? std::string_view(R"({"event":"heartbeat"})") : kHeartbeat;
   }
   body += "]}";
   if (receiver.kind == ReceiveKind::kJsonp) {
@@ -199,7 +229,11 @@ void Session::receive(const std::shared_ptr<core::Handshake>& request, ReceiveKi
                       core::Duration timeout, std::string callback,
                       std::vector<core::Header> stream_headers) {
   if (gone_) {
-    reply_(request, 403, error_json("unknown socket"), kJson);
+    if (kind == ReceiveKind::kS0Poll) {
+      reply_(request, 400, R"({"error":"unknown socket"})", kJson);
+    } else {
+      reply_(request, 403, error_json("unknown socket"), kJson);
+    }
     return;
   }
   // R1: a new receive call supersedes the pending one, which gets no events.
@@ -235,16 +269,17 @@ void Session::receive(const std::shared_ptr<core::Handshake>& request, ReceiveKi
 }
 
 void Session::send(const std::shared_ptr<core::Handshake>& request,
-                   std::vector<OutgoingEvent> events) {
-  if (gone_) {
-    reply_(request, 403, error_json("unknown socket"), kJson);
+                   std::vector<OutgoingEvent> events, bool s0) {
+  if (gone_ || state_ != State::kOpen) {
+    const std::string_view error = gone_ ? "unknown socket" : "socket closed";
+    if (s0) {
+      reply_(request, 400, json::serialize(json::object{{"error", error}}), kJson);
+    } else {
+      reply_(request, 403, error_json(error), kJson);
+    }
     return;
   }
-  if (state_ != State::kOpen) {
-    reply_(request, 403, error_json("socket closed"), kJson);
-    return;
-  }
-  sends_.push_back({request, std::move(events)});
+  sends_.push_back({request, std::move(events), s0});
   if (sends_.size() == 1) process_sends();
 }
 
@@ -256,7 +291,11 @@ void Session::process_sends() {
     for (auto& event : front.events) target_->send(event.text, std::move(event.data));
     front.events.clear();
     if (target_->queued() >= settings_.target_high_water) return;
-    reply_(front.handshake, 201, {}, {});
+    if (front.s0) {
+      reply_(front.handshake, 201, "Created", "text/plain; charset=utf-8");
+    } else {
+      reply_(front.handshake, 201, {}, {});
+    }
     sends_.pop_front();
   }
 }

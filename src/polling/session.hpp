@@ -29,7 +29,8 @@ struct OutgoingEvent {
   std::string data;  // UTF-8 text, or decoded binary bytes
 };
 
-enum class ReceiveKind { kPoll, kJsonp, kXhr, kSse };
+// kS0Poll: the S0 `xhr-poll` of section 10, with S0 event objects.
+enum class ReceiveKind { kPoll, kJsonp, kXhr, kSse, kS0Poll };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -41,8 +42,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Opens the target and answers `create` with its outcome.
   using TargetMaker = std::function<std::shared_ptr<TargetSocket>(TargetSocket::Handlers)>;
-  void open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make);
-  void send(const std::shared_ptr<core::Handshake>& request, std::vector<OutgoingEvent> events);
+  // s0: `create` answers in S0 form (section 10).
+  void open(const std::shared_ptr<core::Handshake>& create, const TargetMaker& make,
+            bool s0 = false);
+  // s0: S0's `POST /polysocket/socket` (201 "Created", failures 400).
+  void send(const std::shared_ptr<core::Handshake>& request, std::vector<OutgoingEvent> events,
+            bool s0 = false);
   // `stream_headers`: the API headers of a streamed response (xhr, sse).
   void receive(const std::shared_ptr<core::Handshake>& request, ReceiveKind kind,
                core::Duration timeout, std::string callback,
@@ -63,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct PendingSend {
     std::shared_ptr<core::Handshake> handshake;
     std::vector<OutgoingEvent> events;
+    bool s0 = false;
   };
 
   void on_opened(const std::string& failure);
@@ -85,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void(const std::string&)> destroyed_;
   std::shared_ptr<TargetSocket> target_;
   std::shared_ptr<core::Handshake> create_;  // until the target's handshake ends
+  bool s0_create_ = false;
   State state_ = State::kConnecting;
   std::deque<std::string> events_;  // JSON of each undelivered event
   std::size_t event_bytes_ = 0;
@@ -99,6 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
 // Events as the API writes them (section 7.1).
 std::string message_event(bool text, std::string_view data);
 std::string close_event(std::uint16_t code, std::string_view reason);
+// The S0 form of an event (section 10); nullopt for those S0 omits (error).
+std::optional<std::string> s0_event(std::string_view event_json);
 // "{callback}({json});" with U+2028 and U+2029 escaped (section 7.3).
 std::string jsonp_body(std::string_view callback, std::string_view json);
 

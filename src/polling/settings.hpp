@@ -14,6 +14,7 @@ using namespace std::chrono_literals;
 
 struct Settings {
   bool enabled = true;
+  bool s0_compat = false;                    // the S0 aliases of section 10
   std::string public_url;                    // its host[:port] is a `self` host and the relay host
   std::vector<std::string> allowed_origins;  // empty = any Origin (Access-Control-Allow-Origin: *)
   std::vector<std::string> allow;            // external target patterns (section 5.1)

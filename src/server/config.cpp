@@ -244,6 +244,7 @@ Error read_bridge(const toml::table& t, bridge::Settings& b) {
 
 Error read_polling(const toml::table& t, polling::Settings& p) {
   for (auto e : {read_bool(t, "enabled", p.enabled),
+                 read_bool(t, "s0_compat", p.s0_compat),
                  read_strings(t, "allowed_origins", p.allowed_origins),
                  read_strings(t, "allow", p.allow),
                  read_strings(t, "allow_private", p.allow_private),

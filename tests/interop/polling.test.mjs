@@ -361,6 +361,69 @@ describe('external targets', () => {
   });
 });
 
+describe('S0 compatibility aliases (section 10)', () => {
+  let s0;
+  let s0base;
+  before(async () => {
+    s0 = await startServer({ name: 'polling-s0', config: { polling: { s0_compat: true } } });
+    s0base = `http://127.0.0.1:${s0.port}`;
+  });
+  after(async () => { await stopServer(s0, assert); });
+
+  test('target_ws, socket_id, /polysocket/socket and xhr-poll with S0 events; off by default', async () => {
+    const peer = new WebSocket(`ws://127.0.0.1:${s0.port}/connection/alice/bob/s0doc`, { perMessageDeflate: false });
+    const got = [];
+    peer.on('message', (d) => got.push(String(d)));
+    const closed = new Promise((r) => peer.on('close', r));
+    await new Promise((resolve) => peer.once('open', resolve));
+    const created = await fetch(`${s0base}/polysocket/create`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `target_ws=${encodeURIComponent(`ws://127.0.0.1:${s0.port}/connection/bob/alice/s0doc`)}`,
+    });
+    const body = await created.json();
+    assert.equal(created.status, 200);
+    assert.match(body.socket_id, /^[A-Za-z0-9_-]{22}$/);
+    const sent = await fetch(`${s0base}/polysocket/socket`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ socket_id: body.socket_id, data: 'from s0' }) });
+    assert.deepEqual([sent.status, await sent.text()], [201, 'Created']);
+    await until(() => got.length === 1, 3000, 'the peer to get the message');
+    assert.equal(got[0], 'from s0');
+    peer.send('to s0');
+    peer.send(Buffer.from([5, 6]));
+    const events = [];
+    while (events.length < 2) {
+      const r = await (await fetch(`${s0base}/polysocket/xhr-poll?socket_id=${body.socket_id}`)).json();
+      events.push(...r.events.filter((e) => e.event !== 'heartbeat'));
+    }
+    assert.deepEqual(events, [{ event: 'message', data: 'to s0' }, { event: 'message', data: 'BQY=', binary: true }]);
+    peer.close();
+    await closed;
+    const end = await (await fetch(`${s0base}/polysocket/xhr-poll?socket_id=${body.socket_id}`)).json();
+    assert.deepEqual(end, { events: [{ event: 'close' }] });
+    const unknown = await fetch(`${s0base}/polysocket/xhr-poll?socket_id=nope`);
+    assert.deepEqual([unknown.status, await unknown.json()], [400, { error: 'unknown socket' }]);
+    const refused = await fetch(`${s0base}/polysocket/create`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ target_ws: 'ws://example.com/' }) });
+    assert.deepEqual([refused.status, await refused.json()], [400, { error: 'target not allowed' }]);
+    // Without the switch (the main server of this file) the aliases do not exist.
+    assert.equal((await fetch(`${base}/polysocket/xhr-poll?socket_id=x`)).status, 404);
+    assert.equal((await api('/polysocket/create', { target_ws: 'ws://example.com/' })).json.error, 'missing target');
+  });
+
+  test('shutdown: a pending receive call gets close 1001 going away', async () => {
+    const own = await startServer({ name: 'polling-shutdown', config: { polling: {} } });
+    const peer = new WebSocket(`ws://127.0.0.1:${own.port}/connection/alice/bob/sd`, { perMessageDeflate: false });
+    await new Promise((resolve) => peer.once('open', resolve));
+    const created = await (await fetch(`http://127.0.0.1:${own.port}/polysocket/create`, {
+      method: 'POST', body: JSON.stringify({ target: `ws://127.0.0.1:${own.port}/connection/bob/alice/sd` }),
+    })).json();
+    const pending = fetch(`http://127.0.0.1:${own.port}/polysocket/poll?socket=${created.socket}&timeout=10000`).then((r) => r.json());
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = own.stop();
+    assert.deepEqual(await pending, { ok: true, events: [{ type: 'close', code: 1001, reason: 'going away' }] });
+    assert.equal((await stopped).code, 0);
+  });
+});
+
 describe('a Hybrid Connections listener reached over HTTP', () => {
   test('hyco-ws echoes what a polysocket sends', async () => {
     const entity = 'poll-echo';
@@ -421,6 +484,8 @@ describe('refusals', () => {
     ];
     for (const [body, status] of cases) assert.equal((await api('/polysocket/send', body)).status, status, JSON.stringify(body).slice(0, 80));
     assert.equal((await api('/polysocket/send', '{not json')).status, 400);
+    // A lone surrogate cannot become UTF-8 text.
+    assert.equal((await api('/polysocket/send', `{"socket":"${socket}","events":[{"type":"string","data":"a\\ud800b"}]}`)).status, 400);
     assert.equal((await api('/polysocket/send', JSON.stringify({ socket, events: [{ type: 'string', data: 'x'.repeat(70000) }] }))).status, 413);
     // A form body, with events JSON-encoded.
     const form = await fetch(`${base}/polysocket/send`, {
