@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { API_KEY, acceptBridge, bridgeConfig, nextNotification, openControlChannel, readStream } from './lib/bridge.mjs';
 import { closeHycoListener, connectUrl, createToken, startHycoListener } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
 
@@ -69,6 +70,7 @@ before(async () => {
         allow_private: [`ws://localhost:${plainPort}/echo`, `wss://localhost:${tlsPort}`, `wss://localhost:${wrongNamePort}`],
         ca_file: path.join(certDir, 'cas.pem'),
       },
+      bridge: bridgeConfig(),
     },
   });
   base = `http://127.0.0.1:${server.port}`;
@@ -421,6 +423,24 @@ describe('S0 compatibility aliases (section 10)', () => {
     const stopped = own.stop();
     assert.deepEqual(await pending, { ok: true, events: [{ type: 'close', code: 1001, reason: 'going away' }] });
     assert.equal((await stopped).code, 0);
+  });
+});
+
+describe('a bridge device reached over HTTP', () => {
+  test('a signed connect URL as the target: the device is notified, accepts, and bytes cross', async () => {
+    const channel = await openControlChannel(server.port, 'poll-device');
+    const signed = await (await fetch(`${base}/bridge/getSignedUrl?deviceId=poll-device&requestData=x`, { headers: { 'X-Api-Key': API_KEY } })).text();
+    const created = await api('/polysocket/create', { target: signed });
+    assert.equal(created.json.ok, true, created.text);
+    const note = await nextNotification(channel);
+    assert.equal(note.bridge.requestData, 'x');
+    const device = await acceptBridge(note.bridge.acceptUrl);
+    assert.equal((await api('/polysocket/send', { socket: created.json.socket, events: [{ type: 'string', data: 'to the device' }] })).status, 201);
+    assert.equal((await readStream(device.inbox, 13)).data.toString(), 'to the device');
+    device.ws.send(Buffer.from('from the device'));
+    assert.deepEqual(await events(created.json.socket, 1), [{ type: 'binary', data: Buffer.from('from the device').toString('base64') }]);
+    device.ws.close();
+    channel.ws.close();
   });
 });
 
