@@ -19,6 +19,7 @@
 #include "auth/bridge_token.hpp"
 #include "core/encoding.hpp"
 #include "core/text.hpp"
+#include "core/tls_client.hpp"
 
 namespace switchboard::bridge {
 namespace {
@@ -189,15 +190,8 @@ std::optional<std::string> check_webhook(const WebhookSettings& settings) {
 
 WebhookClient::WebhookClient(const WebhookSettings& settings) : settings_(settings) {
   if (!core::istarts_with(settings.url, "https://")) return;
-  tls_ = std::make_shared<ssl::context>(ssl::context::tls_client);
-  tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  boost::system::error_code ignored;
-  if (settings.ca_file.empty()) {
-    tls_->set_default_verify_paths(ignored);
-  } else {
-    tls_->load_verify_file(settings.ca_file, ignored);  // checked by check_webhook at start-up
-  }
+  std::string ignored;  // ca_file was checked by check_webhook at start-up
+  tls_ = core::make_client_tls(settings.ca_file, ignored);
 }
 
 WebhookClient::~WebhookClient() = default;

@@ -14,6 +14,7 @@
 #include "core/encoding.hpp"
 #include "core/random_id.hpp"
 #include "core/text.hpp"
+#include "core/tls_client.hpp"
 #include "polling/polysocket_js.hpp"
 #include "polling/session.hpp"
 #include "polling/target_policy.hpp"
@@ -162,7 +163,7 @@ Frontend::Frontend(const Settings& settings, core::Services& services)
   if (std::any_of(patterns_.begin(), patterns_.end(),
                   [](const TargetPattern& p) { return p.secure; })) {
     std::string error;
-    tls_ = make_client_tls(settings.ca_file, error);
+    tls_ = core::make_client_tls(settings.ca_file, error);
     if (!error.empty()) spdlog::error("polling: TLS trust for wss targets: {}", error);
   }
   if (!settings.public_url.empty()) {

@@ -382,20 +382,4 @@ std::shared_ptr<TargetSocket> TargetSocket::open_external(asio::io_context& cont
   return socket;
 }
 
-std::shared_ptr<asio::ssl::context> make_client_tls(const std::string& ca_file,
-                                                    std::string& error) {
-  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                   asio::ssl::context::no_tlsv1_1);
-  boost::system::error_code ec;
-  if (ca_file.empty()) {
-    tls->set_default_verify_paths(ec);
-  } else {
-    tls->load_verify_file(ca_file, ec);
-  }
-  if (ec) error = ec.message();
-  return tls;
-}
-
 }  // namespace switchboard::polling

@@ -31,10 +31,6 @@ struct ExternalTarget {
   bool allow_private = false;
 };
 
-// TLS client settings for wss targets: the system's CAs, or `ca_file`; `error` set on failure.
-std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::string& ca_file,
-                                                           std::string& error);
-
 class TargetSocket {
  public:
   struct Handlers {

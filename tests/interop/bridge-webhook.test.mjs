@@ -2,7 +2,7 @@
 // signature, pending-bridge limits (section 11), and the refusal to start when one secret serves
 // two purposes (section 5.2).
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -16,6 +16,7 @@ import {
 } from './lib/bridge.mjs';
 import { OP } from './lib/rawws.mjs';
 import { SERVER_BIN, startServer, stopServer } from './lib/server.mjs';
+import { selfSignedCertificate } from './lib/tls.mjs';
 
 const WEBHOOK_SECRET = 'webhook-secret-for-the-interop-tests-0123';
 
@@ -154,15 +155,6 @@ describe('https webhook', () => {
   const certs = {};
   const receivers = [];
 
-  // A self-signed certificate for `names` (subjectAltName entries), made with the openssl CLI.
-  function certificate(label, names) {
-    const key = path.join(dir, `${label}.key`);
-    const cert = path.join(dir, `${label}.pem`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=switchboard-test',
-      '-addext', `subjectAltName=${names}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
-    return { key: fs.readFileSync(key), cert: fs.readFileSync(cert), certFile: cert };
-  }
-
   // An https receiver that accepts every bridge it is told about.
   async function receiver(cert) {
     const hits = [];
@@ -189,8 +181,8 @@ describe('https webhook', () => {
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-tls-'));
-    certs.good = certificate('good', 'IP:127.0.0.1,DNS:localhost');
-    certs.wrongName = certificate('wrong-name', 'DNS:not-this-host.example');
+    certs.good = selfSignedCertificate(dir, 'good', 'IP:127.0.0.1,DNS:localhost');
+    certs.wrongName = selfSignedCertificate(dir, 'wrong-name', 'DNS:not-this-host.example');
   });
   after(() => {
     for (const r of receivers) r.close();
@@ -199,7 +191,7 @@ describe('https webhook', () => {
 
   test('a receiver whose certificate is trusted through ca_file gets the notification', async () => {
     const r = await receiver(certs.good);
-    const server = await relay('bridge-https', `https://127.0.0.1:${r.port}/hook/{deviceId}`, certs.good.certFile);
+    const server = await relay('bridge-https', `https://127.0.0.1:${r.port}/hook/{deviceId}`, certs.good.file);
     try {
       const requester = await openRequester(server.port, connectTarget('tls-dev'));
       assert.equal((await readRaw(requester.ws, 8)).data.toString(), 'over tls');
@@ -213,7 +205,7 @@ describe('https webhook', () => {
   test('an untrusted certificate or one for another host name is not a delivery: 4404', async () => {
     const untrusted = await receiver(certs.good);
     const wrongName = await receiver(certs.wrongName);
-    for (const [name, port, caFile] of [['untrusted', untrusted.port, undefined], ['wrong-name', wrongName.port, certs.wrongName.certFile]]) {
+    for (const [name, port, caFile] of [['untrusted', untrusted.port, undefined], ['wrong-name', wrongName.port, certs.wrongName.file]]) {
       const server = await relay(`bridge-https-${name}`, `https://127.0.0.1:${port}/hook`, caFile);
       try {
         const requester = await openRequester(server.port, connectTarget('tls-dev'));

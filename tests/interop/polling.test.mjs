@@ -2,7 +2,6 @@
 // targets resolved inside Switchboard: a localfirst pairing endpoint whose other side is a `ws`
 // peer, and a Hybrid Connections sender whose listener is hyco-ws.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -13,6 +12,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { API_KEY, acceptBridge, bridgeConfig, nextNotification, openControlChannel, readStream } from './lib/bridge.mjs';
 import { closeHycoListener, connectUrl, createToken, startHycoListener } from './lib/hc.mjs';
 import { startServer, stopServer } from './lib/server.mjs';
+import { selfSignedCertificate } from './lib/tls.mjs';
 
 let server;
 let base;
@@ -24,14 +24,6 @@ let tlsPort;
 let wrongNamePort;
 const externals = [];
 let certDir;
-
-function certificate(label, names) {
-  const key = path.join(certDir, `${label}.key`);
-  const cert = path.join(certDir, `${label}.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=switchboard-test',
-    '-addext', `subjectAltName=${names}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { key: fs.readFileSync(key), cert: fs.readFileSync(cert), file: cert };
-}
 
 async function echoServer(tls) {
   const web = tls ? https.createServer({ key: tls.key, cert: tls.cert }) : http.createServer();
@@ -54,8 +46,8 @@ async function echoServer(tls) {
 
 before(async () => {
   certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-polling-tls-'));
-  const good = certificate('good', 'DNS:localhost,IP:127.0.0.1');
-  const wrong = certificate('wrong', 'DNS:not-this-host.example');
+  const good = selfSignedCertificate(certDir, 'good', 'DNS:localhost,IP:127.0.0.1');
+  const wrong = selfSignedCertificate(certDir, 'wrong', 'DNS:not-this-host.example');
   plainPort = await echoServer(null);
   tlsPort = await echoServer(good);
   wrongNamePort = await echoServer(wrong);
