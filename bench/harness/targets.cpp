@@ -77,6 +77,18 @@ class DirectTarget : public Target {
   Endpoint to_;
 };
 
+// A control message (JSON; null when it does not parse) and its object member `name`, if any.
+json::value parse_control(std::string_view text) {
+  boost::system::error_code ec;
+  json::value message = json::parse(text, ec);
+  return ec ? json::value() : message;
+}
+const json::object* member_object(const json::value& message, std::string_view name) {
+  const json::object* object = message.if_object();
+  const json::value* member = object ? object->if_contains(name) : nullptr;
+  return member ? member->if_object() : nullptr;
+}
+
 // A target whose pairs come together from two legs opened independently: the caller's and the
 // one the far end opens when told about it (by a control message naming the pair's id).
 class TwoLegTarget : public Target {
@@ -211,13 +223,11 @@ class HybridTarget : public TwoLegTarget {
   const Endpoint& endpoint() const override { return options_.endpoint; }
 
   void on_control(std::string_view text) override {
-    boost::system::error_code ec;
-    const json::value message = json::parse(text, ec);
-    const json::object* object = message.if_object();
-    const json::value* accept = object ? object->if_contains("accept") : nullptr;
-    if (!accept || !accept->is_object()) return;
-    const auto* address = accept->as_object().if_contains("address");
-    const auto* id = accept->as_object().if_contains("id");
+    const json::value message = parse_control(text);
+    const json::object* accept = member_object(message, "accept");
+    if (!accept) return;
+    const auto* address = accept->if_contains("address");
+    const auto* id = accept->if_contains("id");
     if (!address || !address->is_string() || !id || !id->is_string()) return;
     const std::string full_id(id->as_string());
     open_far_leg(full_id.substr(0, full_id.find('_')), address->as_string(), "listener accept");
@@ -252,13 +262,11 @@ class BridgeTarget : public TwoLegTarget {
   const Endpoint& endpoint() const override { return options_.endpoint; }
 
   void on_control(std::string_view text) override {
-    boost::system::error_code ec;
-    const json::value message = json::parse(text, ec);
-    const json::object* object = message.if_object();
-    const json::value* bridge = object ? object->if_contains("bridge") : nullptr;
-    if (!bridge || !bridge->is_object()) return;
-    const auto* url = bridge->as_object().if_contains("acceptUrl");
-    const auto* id = bridge->as_object().if_contains("requestData");
+    const json::value message = parse_control(text);
+    const json::object* bridge = member_object(message, "bridge");
+    if (!bridge) return;
+    const auto* url = bridge->if_contains("acceptUrl");
+    const auto* id = bridge->if_contains("requestData");
     if (!url || !url->is_string() || !id || !id->is_string()) return;
     open_far_leg(std::string(id->as_string()), url->as_string(), "device accept");
   }

@@ -617,14 +617,8 @@ void Frontend::on_decline(const DeviceChannel& channel, std::string_view token,
                           std::string_view reason) {
   const auto fields = auth::open_bridge_token(settings_.token_keys, token);
   if (!fields || fields->owner != settings_.node_id) return;
-  std::shared_ptr<PendingBridge> bridge;
-  {
-    const std::lock_guard lock(pending_mutex_);
-    const auto it = pending_.find(fields->bridge_id);
-    // Only the device the bridge is for may decline it.
-    if (it == pending_.end() || it->second->device_id != channel.device_id) return;
-  }
-  bridge = take(fields->bridge_id);
+  // Only the device the bridge is for may decline it.
+  const auto bridge = take(fields->bridge_id, channel.device_id);
   if (!bridge) return;
   spdlog::debug("bridge: device '{}' declined", channel.device_id);
   asio::post(bridge->context(),
@@ -633,10 +627,11 @@ void Frontend::on_decline(const DeviceChannel& channel, std::string_view token,
              });
 }
 
-std::shared_ptr<PendingBridge> Frontend::take(const auth::BridgeId& id) {
+std::shared_ptr<PendingBridge> Frontend::take(const auth::BridgeId& id,
+                                              std::optional<std::string_view> device_id) {
   const std::lock_guard lock(pending_mutex_);
   const auto it = pending_.find(id);
-  if (it == pending_.end()) return nullptr;
+  if (it == pending_.end() || (device_id && it->second->device_id != *device_id)) return nullptr;
   auto bridge = std::move(it->second);
   pending_.erase(it);
   const auto count = pending_per_device_.find(bridge->device_id);

@@ -63,7 +63,9 @@ class Frontend {
   std::string base_url(const core::Handshake& handshake) const;
 
   // The pending table: whoever takes a bridge out of it decides how its wait ends.
-  std::shared_ptr<PendingBridge> take(const auth::BridgeId& id);
+  // With `device_id`, only a bridge for that device is taken.
+  std::shared_ptr<PendingBridge> take(const auth::BridgeId& id,
+                                      std::optional<std::string_view> device_id = std::nullopt);
   void on_decline(const DeviceChannel& channel, std::string_view token, std::string_view reason);
   // Queues `text` on the device's control channel; `done(delivered)` runs on `reply_to`.
   void send_to_channel(const std::string& device_id, std::string text,

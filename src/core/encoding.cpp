@@ -75,21 +75,27 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
-std::optional<std::string> form_param(std::string_view query, std::string_view name) {
-  while (true) {
+std::vector<FormPair> form_pairs(std::string_view query) {
+  std::vector<FormPair> pairs;
+  while (!query.empty()) {
     const auto amp = query.find('&');
     const auto piece = query.substr(0, amp);
     const auto eq = piece.find('=');
     const auto raw_name = piece.substr(0, eq);
-    const auto decoded = percent_decode(raw_name, true).value_or(std::string(raw_name));
-    if (iequals(decoded, name)) {
-      const auto raw_value =
-          eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
-      return percent_decode(raw_value, true).value_or(std::string(raw_value));
-    }
-    if (amp == std::string_view::npos) return std::nullopt;
+    const auto raw_value = eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
+    pairs.push_back({percent_decode(raw_name, true).value_or(std::string(raw_name)),
+                     percent_decode(raw_value, true).value_or(std::string(raw_value))});
+    if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
+  return pairs;
+}
+
+std::optional<std::string> form_param(std::string_view query, std::string_view name) {
+  for (auto& pair : form_pairs(query)) {
+    if (iequals(pair.name, name)) return std::move(pair.value);
+  }
+  return std::nullopt;
 }
 
 std::string percent_encode(std::string_view text) {

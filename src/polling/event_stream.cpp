@@ -34,12 +34,7 @@ void EventStream::start() {
   out_ = core::render_response_head(200, "OK", headers);
   // Old browsers buffer the first 2 KiB before they report progress (section 7.5).
   if (format_ == Format::kNdjson) {
-    const std::string prelude = std::string(kPreludeSpaces, ' ') + "\n";
-    if (chunked_) {
-      core::append_chunk(out_, prelude);
-    } else {
-      out_ += prelude;
-    }
+    append_body(std::string(kPreludeSpaces, ' ') + "\n");
   }
   flush();
   arm_heartbeat();
@@ -62,10 +57,15 @@ void EventStream::append_line(std::string_view json) {
     line.reserve(json.size() + 8);
     line.append("data: ").append(json).append("\n\n");
   }
+  append_body(line);
+}
+
+// Body bytes, as a chunk on HTTP/1.1 and as they are on HTTP/1.0 (close-delimited).
+void EventStream::append_body(std::string_view bytes) {
   if (chunked_) {
-    core::append_chunk(out_, line);
+    core::append_chunk(out_, bytes);
   } else {
-    out_ += line;
+    out_ += bytes;
   }
 }
 

@@ -39,6 +39,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
 
  private:
   void append_line(std::string_view json);
+  void append_body(std::string_view bytes);
   void flush();
   void arm_heartbeat();
 

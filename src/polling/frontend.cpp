@@ -31,10 +31,6 @@ constexpr std::string_view kPrefix = "/polysocket/";
 constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::size_t kMaxCloseReason = 123;
 
-std::string error_json(std::string_view message) {
-  return json::serialize(json::object{{"ok", false}, {"error", message}});
-}
-
 // "host:port" with the port defaulted by scheme, host lower-case.
 std::string authority_of(std::string_view host, std::string_view port, bool secure) {
   return core::ascii_lowered(host) + ":" +
@@ -98,18 +94,8 @@ struct Frontend::Params {
   }
 
   void add_form(std::string_view text, bool overwrite) {
-    while (!text.empty()) {
-      const auto amp = text.find('&');
-      const auto piece = text.substr(0, amp);
-      const auto eq = piece.find('=');
-      const auto raw_name = piece.substr(0, eq);
-      const auto raw_value =
-          eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
-      const auto name = core::percent_decode(raw_name, true).value_or(std::string(raw_name));
-      const auto value = core::percent_decode(raw_value, true).value_or(std::string(raw_value));
-      if (!name.empty() && (overwrite || !fields.contains(name))) fields[name] = value;
-      if (amp == std::string_view::npos) break;
-      text.remove_prefix(amp + 1);
+    for (auto& [name, value] : core::form_pairs(text)) {
+      if (!name.empty() && (overwrite || !fields.contains(name))) fields[name] = std::move(value);
     }
   }
 
@@ -171,6 +157,7 @@ Frontend::Frontend(const Settings& settings, core::Services& services)
     if (url && url->has_authority()) {
       const bool secure = url->scheme() == "https" || url->scheme() == "wss";
       public_authority_ = authority_of(url->host(), url->port(), secure);
+      public_host_ = std::string(url->encoded_host_and_port());
     }
   }
 }
@@ -271,10 +258,7 @@ void Frontend::handle(const std::shared_ptr<Handshake>& handshake) {
 }
 
 std::string Frontend::relay_host(const Handshake& handshake) const {
-  if (!settings_.public_url.empty()) {
-    const auto url = boost::urls::parse_uri(settings_.public_url);
-    if (url && url->has_authority()) return std::string(url->encoded_host_and_port());
-  }
+  if (!public_host_.empty()) return public_host_;
   return std::string(handshake.request.find("Host").value_or(""));
 }
 

@@ -56,8 +56,10 @@ class Frontend {
 
   const Settings& settings_;
   core::Services& services_;
-  std::string public_authority_;         // host[:port] of public_url, lower-case; "" if none
-  std::vector<TargetPattern> patterns_;  // allowlisted external targets
+  std::string
+      public_authority_;     // host:port of public_url (port defaulted), lower-case; "" if none
+  std::string public_host_;  // host[:port] of public_url as written: the relay host
+  std::vector<TargetPattern> patterns_;             // allowlisted external targets
   std::shared_ptr<boost::asio::ssl::context> tls_;  // for wss ones
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;

@@ -17,11 +17,11 @@ constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::string_view kJavascript = "application/javascript; charset=utf-8";
 constexpr std::string_view kHeartbeat = R"({"type":"heartbeat"})";
 
+}  // namespace
+
 std::string error_json(std::string_view error) {
   return json::serialize(json::object{{"ok", false}, {"error", error}});
 }
-
-}  // namespace
 
 std::string message_event(bool text, std::string_view data) {
   if (text) return json::serialize(json::object{{"type", "string"}, {"data", data}});

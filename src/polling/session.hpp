@@ -103,6 +103,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool gone_ = false;
 };
 
+// {"ok":false,"error":"..."} (section 3.2).
+std::string error_json(std::string_view error);
 // Events as the API writes them (section 7.1).
 std::string message_event(bool text, std::string_view data);
 std::string close_event(std::uint16_t code, std::string_view reason);

@@ -225,9 +225,7 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
     reading_ = false;
     if (gone_) return;
     if (ec == websocket::error::closed) {
-      const auto& reason = ws_.reason();
-      report_closed(reason.code == websocket::close_code::none ? kNoStatus : reason.code,
-                    std::string(reason.reason.data(), reason.reason.size()), false);
+      report_target_close();
       drop();
       return;
     }
@@ -292,10 +290,16 @@ class BeastTarget : public TargetSocket, public std::enable_shared_from_this<Bea
     if (ec != websocket::error::closed && (ec || reason.code == websocket::close_code::none)) {
       report_closed(requested_.code, requested_.reason, false);
     } else {
-      report_closed(reason.code == websocket::close_code::none ? kNoStatus : reason.code,
-                    std::string(reason.reason.data(), reason.reason.size()), false);
+      report_target_close();
     }
     drop();
+  }
+
+  // The target's Close as the client's close event: 1005 when it carried no code.
+  void report_target_close() {
+    const auto& reason = ws_.reason();
+    report_closed(reason.code == websocket::close_code::none ? kNoStatus : reason.code,
+                  std::string(reason.reason.data(), reason.reason.size()), false);
   }
 
   void report_open(const std::string& failure) {
