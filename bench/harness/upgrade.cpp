@@ -9,6 +9,7 @@
 
 #include "core/encoding.hpp"
 #include "core/handshake.hpp"
+#include "core/ws_frame.hpp"
 
 namespace switchboard::bench {
 
@@ -79,7 +80,7 @@ class ClientUpgrade : public std::enable_shared_from_this<ClientUpgrade> {
     result.status = static_cast<int>(response.result_int());
     result.reason = std::string(response.reason());
     if (result.status == 101 &&
-        response[http::field::sec_websocket_accept] != core::websocket_accept_key(key_)) {
+        response[http::field::sec_websocket_accept] != core::ws::accept_key(key_)) {
       result.status = 0;
       result.reason = "bad Sec-WebSocket-Accept";
     }
@@ -137,7 +138,7 @@ class ServerUpgrade : public std::enable_shared_from_this<ServerUpgrade> {
                {{"Upgrade", "websocket"},
                 {"Connection", "Upgrade"},
                 {"Sec-WebSocket-Accept",
-                 core::websocket_accept_key(head.find("Sec-WebSocket-Key").value_or(""))}},
+                 core::ws::accept_key(head.find("Sec-WebSocket-Key").value_or(""))}},
                {}),
            head.target);
   }

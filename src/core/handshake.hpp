@@ -70,7 +70,6 @@ struct UpgradeCheck {
 };
 UpgradeCheck check_websocket_upgrade(const RequestHead& request);
 
-std::string websocket_accept_key(std::string_view client_key);
 std::string_view standard_reason(int status);
 
 // Writes "101 Switching Protocols" (no extensions; the sub-protocol if any) and calls `done`

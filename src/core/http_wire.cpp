@@ -1,7 +1,5 @@
 // The one translation unit that includes Boost.Beast: request heads and bodies in, response heads
 // out.
-#include <openssl/sha.h>
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -15,6 +13,7 @@
 #include "core/handshake.hpp"
 #include "core/http_body.hpp"
 #include "core/services.hpp"
+#include "core/ws_frame.hpp"
 
 namespace switchboard::core {
 namespace beast = boost::beast;
@@ -361,21 +360,13 @@ UpgradeCheck check_websocket_upgrade(const RequestHead& request) {
   return {};
 }
 
-std::string websocket_accept_key(std::string_view client_key) {
-  std::string input(client_key);
-  input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return base64_encode(digest, sizeof digest);
-}
-
 void switch_protocols(std::shared_ptr<Handshake> handshake, std::string_view protocol,
                       std::function<void(bool)> done) {
   std::vector<Header> headers{
       {"Upgrade", "websocket"},
       {"Connection", "Upgrade"},
       {"Sec-WebSocket-Accept",
-       websocket_accept_key(handshake->request.find("Sec-WebSocket-Key").value_or(""))}};
+       ws::accept_key(handshake->request.find("Sec-WebSocket-Key").value_or(""))}};
   if (!protocol.empty()) headers.push_back({"Sec-WebSocket-Protocol", std::string(protocol)});
   auto bytes =
       std::make_shared<std::string>(render_response(101, "Switching Protocols", headers, {}));

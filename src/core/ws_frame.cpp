@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <openssl/sha.h>
+
+#include "core/encoding.hpp"
+
 namespace switchboard::core::ws {
 
 HeaderParse parse_header(std::span<const std::uint8_t> bytes, FrameHeader& header) {
@@ -196,6 +200,14 @@ std::string make_data_frame(std::uint8_t opcode, std::string_view payload) {
   frame.append(reinterpret_cast<const char*>(header), n);
   frame.append(payload);
   return frame;
+}
+
+std::string accept_key(std::string_view client_key) {
+  std::string input(client_key);
+  input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  return base64_encode(digest, sizeof digest);
 }
 
 }  // namespace switchboard::core::ws

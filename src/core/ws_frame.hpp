@@ -85,4 +85,7 @@ std::string make_close_frame(std::uint16_t code, std::string_view reason);
 std::string make_control_frame(std::uint8_t opcode, std::span<const std::uint8_t> payload);
 std::string make_data_frame(std::uint8_t opcode, std::string_view payload);
 
+// Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (RFC 6455 section 4.2.2).
+std::string accept_key(std::string_view client_key);
+
 }  // namespace switchboard::core::ws

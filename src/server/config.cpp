@@ -277,6 +277,18 @@ Error read_polling(const toml::table& t, polling::Settings& p) {
   return std::nullopt;
 }
 
+Error read_client(const toml::table& t, ClientSettings& c) {
+  for (auto e : {read_string(t, "endpoint", c.endpoint), read_string(t, "key_name", c.key_name),
+                 read_string(t, "key", c.key), read_string(t, "token", c.token),
+                 read_duration(t, "token_ttl", c.token_ttl), read_string(t, "ca_file", c.ca_file),
+                 read_strings(t, "local", c.local), read_strings(t, "remote", c.remote),
+                 read_strings(t, "http", c.http)}) {
+    if (e) return e;
+  }
+  if (c.token_ttl < std::chrono::seconds(1)) return "'token_ttl' must be at least 1s";
+  return std::nullopt;
+}
+
 Error read_table(const toml::table& root, Config& c) {
   for (auto e :
        {read_string(root, "listen", c.listen), read_string(root, "public_url", c.public_url),
@@ -299,6 +311,9 @@ Error read_table(const toml::table& root, Config& c) {
   }
   if (const auto* polling = root.get_as<toml::table>("polling")) {
     if (auto e = read_polling(*polling, c.polling)) return "[polling] " + *e;
+  }
+  if (const auto* client = root.get_as<toml::table>("client")) {
+    if (auto e = read_client(*client, c.client)) return "[client] " + *e;
   }
   return std::nullopt;
 }

@@ -13,6 +13,19 @@
 
 namespace switchboard::server {
 
+// The client subcommands (token, listen, connect, forward): where the relay is and how to sign.
+struct ClientSettings {
+  std::string endpoint;  // ws[s]://HOST[:PORT] or http[s]://…; default: this file's `listen`
+  std::string key_name;  // default: the first of `sas_keys`
+  std::string key;
+  std::string token;     // a fixed token instead of a key
+  core::Duration token_ttl = std::chrono::hours(1);
+  std::string ca_file;
+  std::vector<std::string> local;   // -L bindings
+  std::vector<std::string> remote;  // -T bindings
+  std::vector<std::string> http;    // -H bindings
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string public_url;
@@ -26,6 +39,7 @@ struct Config {
   localfirst::Settings localfirst;
   bridge::Settings bridge;
   polling::Settings polling;
+  ClientSettings client;
 };
 
 // "250ms", "30s", "5m", "1h", or a bare number of seconds.

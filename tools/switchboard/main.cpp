@@ -9,6 +9,7 @@
 #include "polling/target_policy.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "tools/switchboard/client_commands.hpp"
 
 namespace {
 
@@ -106,7 +107,13 @@ int run(int argc, char** argv) {
                    "The server's bridge device key secret (--bridge-device-key-secret)")
       ->required();
 
+  auto client_commands = switchboard::tools::add_stdio_commands(app);
+  client_commands.push_back(switchboard::tools::add_forward_command(app));
+
   CLI11_PARSE(app, argc, argv);
+  for (const auto& command : client_commands) {
+    if (*command.app) return command.run();
+  }
   if (*device_key) {
     std::cout << switchboard::auth::derive_device_key(device_secret, device_id) << "\n";
     return 0;

@@ -1,0 +1,25 @@
+// A Hybrid Connections sender: a WebSocket to a listener through the relay.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "switchboard/client/websocket.hpp"
+
+namespace switchboard::client {
+
+enum class TokenPlacement { kHeader, kQuery };
+
+struct SenderOptions {
+  std::string token;  // a SAS token with the Send right; empty for anonymous entities
+  TokenPlacement token_in = TokenPlacement::kHeader;  // ServiceBusAuthorization, or sb-hc-token
+  ConnectOptions connect;  // headers, sub-protocols, timeout, TLS
+};
+
+// `url` is a send address (wss://HOST/$hc/PATH[/suffix][?query]); sb-hc-action=connect is added
+// when missing. The handler gets the relayed WebSocket once the listener accepted, or the
+// listener's (or the relay's) status and reason phrase.
+void relayed_connect(asio::io_context& io, std::string_view url, SenderOptions options,
+                     ConnectHandler handler);
+
+}  // namespace switchboard::client
