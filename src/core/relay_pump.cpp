@@ -419,6 +419,12 @@ void RelayPump::on_writable(int i) {
     case Outbox::Result::kDone:
       break;
   }
+  if (!leg.mid_frame && !leg.deferred.empty() &&
+      leg.outbox.pending() < limits_.relay_buffer_high_water) {
+    std::string pong = std::move(leg.deferred);
+    leg.deferred.clear();
+    deliver(i, pong);
+  }
   maybe_resume(1 - i);
   maybe_resume(i);
   check_progress();
@@ -429,12 +435,12 @@ std::size_t RelayPump::high_water(int i) const {
   return absent(1 - i) ? options_.hold_high_water : limits_.relay_buffer_high_water;
 }
 
-// Whether reading leg i must wait: bytes toward the other leg (its data) or toward leg i itself
-// (our Pongs to its Pings) are above the high-water mark.
+// Whether reading leg i must wait: its data toward the other leg is above the high-water mark.
+// A backlog toward leg i itself never stops its reading: a tunnel end that waits for its own
+// writes would then wait for us while we wait for it. Pongs toward it are bounded instead
+// (send_control keeps only the latest while it is backlogged).
 bool RelayPump::backlogged(int i, std::size_t limit) const {
-  const Leg& src = legs_[i];
-  return legs_[1 - i].outbox.pending() >= limit ||
-         src.outbox.pending() + src.deferred.size() >= limit;
+  return legs_[1 - i].outbox.pending() >= limit;
 }
 
 // Reads leg i again once both backlogs have drained below half the high-water mark.
@@ -450,7 +456,7 @@ void RelayPump::maybe_resume(int i) {
 void RelayPump::send_control(int i, std::string frame) {
   Leg& leg = legs_[i];
   if (leg.gone || leg.close_sent) return;
-  if (leg.mid_frame) {
+  if (leg.mid_frame || leg.outbox.pending() >= limits_.relay_buffer_high_water) {
     leg.deferred = std::move(frame);  // only Pongs wait here; answering the latest Ping is enough
     return;
   }

@@ -97,7 +97,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump> {
     Socket socket;
     Outbox outbox;         // bytes toward this leg the kernel has not taken yet
     std::string leftover;  // bytes read with the handshake, processed before the socket
-    std::string deferred;  // our latest Pong toward this leg, held while a frame is mid-way
+    std::string deferred;  // our latest Pong toward this leg, held mid-frame or while backlogged
     // Inbound frame state (frames this leg sends us).
     std::array<std::uint8_t, ws::kMaxControlFrame>
         carry{};  // an incomplete header or control frame
