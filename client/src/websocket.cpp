@@ -253,7 +253,7 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
                        payload.size() > 2 ? payload.size() - 2 : 0);
     failure = closed_error();
     if (!close_sent && auto_close_reply) {
-      send_close(peer_code == 1005 ? 1000 : peer_code, {}, {});
+      send_close(peer_code == 1005 ? 1000 : peer_code, peer_reason, {});  // echoed, as ws does
     }
     if (close_sent) finish_after_flush();
   }
