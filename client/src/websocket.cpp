@@ -20,6 +20,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 
+#include "client/src/transport.hpp"
 #include "client/src/url.hpp"
 #include "core/encoding.hpp"
 #include "core/text.hpp"
@@ -46,47 +47,6 @@ namespace {
 constexpr std::size_t kReadBuffer = std::size_t{64} * 1024;
 constexpr auto kCloseTimeout = std::chrono::seconds(5);
 
-using TlsStream = ssl::stream<tcp::socket>;
-
-// TCP or TLS, chosen by the URL's scheme.
-class Transport {
- public:
-  explicit Transport(asio::io_context& io) : stream_(std::in_place_index<0>, io) {}
-  void use_tls(std::shared_ptr<ssl::context> context) {
-    tls_context_ = std::move(context);
-    auto& io = static_cast<asio::io_context&>(tcp_socket().get_executor().context());
-    stream_.emplace<1>(io, *tls_context_);
-  }
-  bool tls() const { return stream_.index() == 1; }
-  TlsStream& tls_stream() { return std::get<1>(stream_); }
-  tcp::socket& tcp_socket() {
-    return stream_.index() == 0 ? std::get<0>(stream_) : std::get<1>(stream_).next_layer();
-  }
-  template <typename Buffers, typename Handler>
-  void async_read_some(const Buffers& buffers, Handler&& handler) {
-    std::visit([&](auto& s) { s.async_read_some(buffers, std::forward<Handler>(handler)); },
-               stream_);
-  }
-  template <typename Buffers, typename Handler>
-  void async_write(const Buffers& buffers, Handler&& handler) {
-    std::visit([&](auto& s) { asio::async_write(s, buffers, std::forward<Handler>(handler)); },
-               stream_);
-  }
-  template <typename Function>
-  void visit(Function&& f) {
-    std::visit(std::forward<Function>(f), stream_);
-  }
-  void close() {
-    error_code ignored;
-    tcp_socket().shutdown(tcp::socket::shutdown_both, ignored);
-    tcp_socket().close(ignored);
-  }
-
- private:
-  std::shared_ptr<ssl::context> tls_context_;
-  std::variant<tcp::socket, TlsStream> stream_;
-};
-
 std::string random_key() {
   unsigned char bytes[16];
   RAND_bytes(bytes, sizeof bytes);
@@ -94,6 +54,43 @@ std::string random_key() {
 }
 
 }  // namespace
+
+boost::system::error_code prepare_tls(Transport& transport, bool tls, const std::string& host,
+                                      const ConnectOptions& options) {
+  error_code ec;
+  if (!tls) return ec;
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  context->set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (!options.ca_file.empty()) {
+    context->load_verify_file(options.ca_file, ec);
+  } else {
+    context->set_default_verify_paths(ec);
+  }
+  if (ec) return ec;
+  context->set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
+  transport.use_tls(context);
+  auto& stream = transport.tls_stream();
+  SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+  if (options.verify_peer) stream.set_verify_callback(ssl::host_name_verification(host));
+  return ec;
+}
+
+void async_open(Transport& transport, tcp::resolver& resolver, const ParsedUrl& url,
+                std::function<void(error_code)> done) {
+  resolver.async_resolve(
+      url.host, std::to_string(url.port),
+      [&transport, done = std::move(done)](error_code ec, tcp::resolver::results_type results) {
+        if (ec) return done(ec);
+        asio::async_connect(
+            transport.tcp_socket(), results,
+            [&transport, done](error_code e, const tcp::endpoint&) {
+              if (e) return done(e);
+              transport.tcp_socket().set_option(tcp::no_delay(true), e);
+              if (!transport.tls()) return done({});
+              transport.tls_stream().async_handshake(ssl::stream_base::client, done);
+            });
+      });
+}
 
 struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
   explicit Impl(asio::io_context& io) : io(io), transport(io), close_timer(io) {}
@@ -458,21 +455,8 @@ class Opening : public std::enable_shared_from_this<Opening> {
         key_(random_key()) {}
 
   void run() {
-    if (url_.tls) {
-      auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-      context->set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      error_code ec;
-      if (!options_.ca_file.empty()) {
-        context->load_verify_file(options_.ca_file, ec);
-      } else {
-        context->set_default_verify_paths(ec);
-      }
-      if (ec) return fail(Error::from(ec));
-      context->set_verify_mode(options_.verify_peer ? ssl::verify_peer : ssl::verify_none);
-      impl_->transport.use_tls(context);
-      auto& stream = impl_->transport.tls_stream();
-      SSL_set_tlsext_host_name(stream.native_handle(), url_.host.c_str());
-      if (options_.verify_peer) stream.set_verify_callback(ssl::host_name_verification(url_.host));
+    if (auto ec = prepare_tls(impl_->transport, url_.tls, url_.host, options_)) {
+      return fail(Error::from(ec));
     }
     timer_.expires_after(options_.timeout);
     timer_.async_wait([weak = weak_from_this()](error_code ec) {
@@ -483,28 +467,13 @@ class Opening : public std::enable_shared_from_this<Opening> {
         self->impl_->transport.close();
       }
     });
-    resolver_.async_resolve(url_.host, std::to_string(url_.port),
-                            [self = shared_from_this()](error_code ec, tcp::resolver::results_type r) {
-                              if (ec) return self->fail(self->transport_error(ec));
-                              self->connect(r);
-                            });
+    async_open(impl_->transport, resolver_, url_, [self = shared_from_this()](error_code ec) {
+      if (ec) return self->fail(self->transport_error(ec));
+      self->send_request();
+    });
   }
 
  private:
-  void connect(const tcp::resolver::results_type& results) {
-    asio::async_connect(impl_->transport.tcp_socket(), results,
-                        [self = shared_from_this()](error_code ec, const tcp::endpoint&) {
-                          if (ec) return self->fail(self->transport_error(ec));
-                          self->impl_->transport.tcp_socket().set_option(tcp::no_delay(true), ec);
-                          if (!self->url_.tls) return self->send_request();
-                          self->impl_->transport.tls_stream().async_handshake(
-                              ssl::stream_base::client, [self](error_code e) {
-                                if (e) return self->fail(self->transport_error(e));
-                                self->send_request();
-                              });
-                        });
-  }
-
   void send_request() {
     request_.method(http::verb::get);
     request_.target(url_.target);

@@ -1,6 +1,8 @@
 // relay-echo: a Hybrid Connections listener built on Switchboard::client. It echoes WebSocket
 // messages, answers HTTP requests with what it received, and prints one line per event on stdout.
 //   relay-echo LISTEN_URL [--key-name NAME --key KEY] [--ttl SECONDS] [--protocol P]...
+//   relay-echo --request URL [--method M] [--data TEXT] [--key-name NAME --key KEY]
+//     (the other direction: one HTTP request through the relay, its status and body printed)
 // A sender with the header "X-Reject: CODE TEXT" is rejected with that status and text.
 // HTTP: GET .../stream?bytes=N streams N bytes; anything else gets a JSON summary of the request.
 #include <cstdio>
@@ -18,6 +20,7 @@ namespace {
 
 struct Options {
   std::string url, key_name, key;
+  std::string request_url, method = "GET", data;
   long ttl = 3600;
   std::vector<std::string> protocols;
 };
@@ -92,6 +95,24 @@ void serve(std::shared_ptr<sc::HttpExchange> exchange) {
   summarize(exchange, std::make_shared<BodySummary>());
 }
 
+int request(const Options& o) {
+  boost::asio::io_context io;
+  sc::HttpRequestOptions options;
+  options.method = o.method;
+  options.body = o.data;
+  options.headers = {{"Content-Type", "text/plain"}};
+  if (!o.key.empty()) options.token = sc::create_relay_token(o.request_url, o.key_name, o.key);
+  int status = 1;
+  sc::relayed_request(io, o.request_url, options, [&](const sc::Error& error, sc::HttpReply reply) {
+    if (error) return say("request failed: " + error.message());
+    say("status " + std::to_string(reply.status) + " " + reply.reason);
+    say("body " + reply.body);
+    status = 0;
+  });
+  io.run();
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,6 +126,12 @@ int main(int argc, char** argv) {
       o.key = argv[++i];
     } else if (arg == "--ttl" && has_value) {
       o.ttl = std::strtol(argv[++i], nullptr, 10);
+    } else if (arg == "--request" && has_value) {
+      o.request_url = argv[++i];
+    } else if (arg == "--method" && has_value) {
+      o.method = argv[++i];
+    } else if (arg == "--data" && has_value) {
+      o.data = argv[++i];
     } else if (arg == "--protocol" && has_value) {
       o.protocols.emplace_back(argv[++i]);
     } else if (o.url.empty() && arg.rfind("--", 0) != 0) {
@@ -115,6 +142,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!o.request_url.empty()) return request(o);
   if (o.url.empty() || o.ttl <= 0) {
     std::cerr << "relay-echo: a listen URL is required\n";
     return 2;

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { buildExample, fnv1a, startProcess } from './lib/client.mjs';
 import { createToken, hycoConnect, listenUrl, connectUrl, sleep, wsConnect } from './lib/hc.mjs';
-import { curl, send, sendToken } from './lib/http.mjs';
+import { curl, readBody, send, sendToken, startHttpsListener, closeHttpsListener } from './lib/http.mjs';
+import { runProgram } from './lib/client.mjs';
 import { KEY, KEY_NAME, startServer, stopServer } from './lib/server.mjs';
 
 let server;
@@ -126,6 +127,25 @@ test('interop: the C++ listener serves a hyco-ws sender', { timeout: 30_000 }, a
   await s.opened();
   s.ws.send('from hyco-ws');
   assert.equal(String((await s.next()).data), 'from hyco-ws');
+});
+
+test('interop: the C++ HTTP sender (relayed_request) reaches a hyco-https listener', { timeout: 30_000 }, async () => {
+  const listener = await startHttpsListener(server.port, 'lib-hycohttps', async (req, res) => {
+    const body = await readBody(req);
+    res.setHeader('Content-Type', 'text/plain');
+    res.end(`${req.method} ${req.url} ${req.headers['content-type']} ${body}`);
+  });
+  try {
+    const url = `http://127.0.0.1:${server.port}/lib-hycohttps/orders?x=1`;
+    const r = await runProgram(example.bin, ['--request', url, '--method', 'PUT', '--data', 'hello https', '--key-name', KEY_NAME, '--key', KEY]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(r.stdout, 'status 200 OK\nbody PUT /lib-hycohttps/orders?x=1 text/plain hello https\n');
+    const anonymous = await runProgram(example.bin, ['--request', url]);
+    assert.match(anonymous.stdout.split('\n')[0], /^status 401 Unauthorized: no security token was supplied\. TrackingId:/,
+      'the relay\'s refusal is a reply with its status and reason phrase');
+  } finally {
+    await closeHttpsListener(listener);
+  }
 });
 
 test('token renewal: with 3 s tokens and no grace the control channel stays up for 9 s', { timeout: 30_000 }, async (t) => {

@@ -102,15 +102,17 @@ export function startSwitchboard(args, options = {}) {
   return startProcess(SERVER_BIN, args, { name: `switchboard-${args[0]}-${++started}`, ...options });
 }
 
-// Runs `switchboard ARGS...` to completion: { code, stdout, stderr }.
-export async function runSwitchboard(args, { timeoutMs = 10_000 } = {}) {
+// Runs a program to completion: { code, stdout, stderr }.
+export async function runProgram(bin, args, { timeoutMs = 10_000 } = {}) {
   try {
-    const { stdout, stderr } = await run(SERVER_BIN, args, { timeout: timeoutMs });
+    const { stdout, stderr } = await run(bin, args, { timeout: timeoutMs });
     return { code: 0, stdout, stderr };
   } catch (err) {
     return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
   }
 }
+
+export const runSwitchboard = (args, options) => runProgram(SERVER_BIN, args, options);
 
 // FNV-1a 32-bit as relay-echo computes it.
 export function fnv1a(buf) {
