@@ -52,8 +52,9 @@ std::unique_ptr<Connection> Connection::connect(std::string_view url, SenderOpti
   auto runner = std::make_shared<Runner>();
   std::string address(url);
   auto result = runner->run<Connected>([&](auto done) {
-    relayed_connect(runner->io(), address, std::move(options),
-                    [done](const Error& e, WebSocket s) { done(Connected{e, std::move(s)}); });
+    relayed_connect(runner->io(), address, std::move(options), [done](const Error& e, WebSocket s) {
+      done(Connected{e, std::move(s)});
+    });
   });
   error = result.error;
   if (error) return nullptr;

@@ -8,16 +8,26 @@ class Category : public boost::system::error_category {
   const char* name() const noexcept override { return "switchboard.client"; }
   std::string message(int value) const override {
     switch (static_cast<Errc>(value)) {
-      case Errc::kOk: return "ok";
-      case Errc::kBadUrl: return "not a ws://, wss://, http:// or https:// URL";
-      case Errc::kRejected: return "rejected";
-      case Errc::kBadHandshake: return "bad WebSocket handshake";
-      case Errc::kClosed: return "closed";
-      case Errc::kProtocolError: return "WebSocket protocol error";
-      case Errc::kMessageTooBig: return "message too big";
-      case Errc::kTimeout: return "timed out";
-      case Errc::kStopped: return "stopped";
-      case Errc::kInvalidMessage: return "invalid control message";
+      case Errc::kOk:
+        return "ok";
+      case Errc::kBadUrl:
+        return "not a ws://, wss://, http:// or https:// URL";
+      case Errc::kRejected:
+        return "rejected";
+      case Errc::kBadHandshake:
+        return "bad WebSocket handshake";
+      case Errc::kClosed:
+        return "closed";
+      case Errc::kProtocolError:
+        return "WebSocket protocol error";
+      case Errc::kMessageTooBig:
+        return "message too big";
+      case Errc::kTimeout:
+        return "timed out";
+      case Errc::kStopped:
+        return "stopped";
+      case Errc::kInvalidMessage:
+        return "invalid control message";
     }
     return "unknown error";
   }

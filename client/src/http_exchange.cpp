@@ -43,7 +43,8 @@ bool RelayedHttp::parse(const json::object& request) {
   if (const auto* h = request.if_contains("requestHeaders"); h && h->is_object()) {
     headers_.clear();
     for (const auto& [name, value] : h->as_object()) {
-      if (value.is_string()) headers_.emplace_back(std::string(name), std::string(value.as_string()));
+      if (value.is_string())
+        headers_.emplace_back(std::string(name), std::string(value.as_string()));
     }
   }
   if (const auto* r = request.if_contains("remoteEndpoint"); r && r->is_object()) {
@@ -57,28 +58,27 @@ bool RelayedHttp::parse(const json::object& request) {
 }
 
 void RelayedHttp::open_rendezvous(WebSocket::DoneHandler done) {
-  connect_websocket(io_, address_, options_,
-                    [self = shared_from_this(), done = std::move(done)](const Error& error,
-                                                                        WebSocket socket) {
-                      if (error) return done(error);
-                      self->rendezvous_ = socket;
-                      socket.async_read(
-                          [self, done](const Error& e, std::string message, bool text) {
-                            if (e) return done(e);
-                            boost::system::error_code ec;
-                            auto value = json::parse(message, ec);
-                            const json::value* request =
-                                !ec && text && value.is_object()
-                                    ? value.as_object().if_contains("request")
-                                    : nullptr;
-                            if (!request || !request->is_object() ||
-                                !self->parse(request->as_object()) || self->method_.empty()) {
-                              return done(Error::from(Errc::kInvalidMessage));
-                            }
-                            done({});
-                          },
-                          std::size_t{1} << 20);
-                    });
+  connect_websocket(
+      io_, address_, options_,
+      [self = shared_from_this(), done = std::move(done)](const Error& error, WebSocket socket) {
+        if (error) return done(error);
+        self->rendezvous_ = socket;
+        socket.async_read(
+            [self, done](const Error& e, std::string message, bool text) {
+              if (e) return done(e);
+              boost::system::error_code ec;
+              auto value = json::parse(message, ec);
+              const json::value* request = !ec && text && value.is_object()
+                                               ? value.as_object().if_contains("request")
+                                               : nullptr;
+              if (!request || !request->is_object() || !self->parse(request->as_object()) ||
+                  self->method_.empty()) {
+                return done(Error::from(Errc::kInvalidMessage));
+              }
+              done({});
+            },
+            std::size_t{1} << 20);
+      });
 }
 
 void RelayedHttp::async_read_body(WebSocket::ReadHandler handler) {
@@ -221,12 +221,13 @@ void RelayedHttp::finish_on_rendezvous() {
   if (!end_requested_ || phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
   auto done = std::move(end_done_);
-  rendezvous_.async_write({}, false,
-                          [self = shared_from_this(), done = std::move(done)](const Error& error) {
-                            if (done) done(error);
-                            drain(self->rendezvous_);
-                          },
-                          true);
+  rendezvous_.async_write(
+      {}, false,
+      [self = shared_from_this(), done = std::move(done)](const Error& error) {
+        if (done) done(error);
+        drain(self->rendezvous_);
+      },
+      true);
 }
 
 void RelayedHttp::fail_waiters(const Error& error) {

@@ -59,11 +59,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     transport_.visit([self = shared_from_this()](auto& stream) {
       http::async_write(stream, self->request_, [self, &stream](error_code ec, std::size_t) {
         if (ec) return self->fail(ec);
-        http::async_read(stream, self->buffer_, self->parser_,
-                         [self](error_code e, std::size_t) {
-                           if (e) return self->fail(e);
-                           self->done();
-                         });
+        http::async_read(stream, self->buffer_, self->parser_, [self](error_code e, std::size_t) {
+          if (e) return self->fail(e);
+          self->done();
+        });
       });
     });
   }
@@ -114,8 +113,7 @@ void relayed_request(asio::io_context& io, std::string_view url, HttpRequestOpti
     asio::post(io, [h = std::move(handler)] { h(Error::from(Errc::kBadUrl), {}); });
     return;
   }
-  std::make_shared<Exchange>(io, std::move(*parsed), std::move(options), std::move(handler))
-      ->run();
+  std::make_shared<Exchange>(io, std::move(*parsed), std::move(options), std::move(handler))->run();
 }
 
 }  // namespace switchboard::client

@@ -20,10 +20,14 @@ using boost::system::error_code;
 
 std::string_view to_string(ListenerState state) {
   switch (state) {
-    case ListenerState::kConnecting: return "connecting";
-    case ListenerState::kConnected: return "connected";
-    case ListenerState::kReconnecting: return "reconnecting";
-    case ListenerState::kStopped: return "stopped";
+    case ListenerState::kConnecting:
+      return "connecting";
+    case ListenerState::kConnected:
+      return "connected";
+    case ListenerState::kReconnecting:
+      return "reconnecting";
+    case ListenerState::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -34,16 +38,16 @@ TokenProvider key_token_provider(std::string key_name, std::string key, std::chr
   };
 }
 
-// ---- AcceptRequest -------------------------------------------------------------------------------
+// ---- AcceptRequest
+// -------------------------------------------------------------------------------
 
 struct AcceptRequest::Context {
   asio::io_context& io;
   ConnectOptions connect;
 };
 
-AcceptRequest::AcceptRequest(std::shared_ptr<Context> context, std::string id,
-                             std::string address, Headers headers, std::string remote_address,
-                             std::uint16_t remote_port)
+AcceptRequest::AcceptRequest(std::shared_ptr<Context> context, std::string id, std::string address,
+                             Headers headers, std::string remote_address, std::uint16_t remote_port)
     : context_(std::move(context)),
       id_(std::move(id)),
       address_(std::move(address)),
@@ -52,7 +56,8 @@ AcceptRequest::AcceptRequest(std::shared_ptr<Context> context, std::string id,
       remote_port_(remote_port) {
   const auto hc = address_.find("/$hc/");
   const auto q = address_.find('?');
-  if (hc != std::string::npos) path_ = address_.substr(hc + 5, q == std::string::npos ? q : q - hc - 5);
+  if (hc != std::string::npos)
+    path_ = address_.substr(hc + 5, q == std::string::npos ? q : q - hc - 5);
   if (q == std::string::npos) return;
   std::string_view rest = std::string_view(address_).substr(q + 1);
   while (true) {
@@ -97,8 +102,8 @@ void AcceptRequest::reject(int status, std::string_view description, WebSocket::
                     [done = std::move(done)](const Error& error, WebSocket socket) {
                       if (socket.valid()) socket.abort();
                       // The relay answers a rejection with 410 Gone: that is success.
-                      const bool ok = error.code == make_error_code(Errc::kRejected) &&
-                                      error.status == 410;
+                      const bool ok =
+                          error.code == make_error_code(Errc::kRejected) && error.status == 410;
                       if (done) done(ok ? Error{} : error);
                     });
 }
@@ -170,7 +175,7 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
   WebSocket control;
   std::size_t attempt = 0;
   bool stopped = true;
-  std::uint64_t generation = 0;  // which control channel the callbacks belong to
+  std::uint64_t generation = 0;                // which control channel the callbacks belong to
   std::shared_ptr<RelayedHttp> awaiting_body;  // an inline request whose body comes next
 
   void report(ListenerState next, const Error& cause = {},
@@ -199,16 +204,16 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
     if (options.token) token = options.token(token_audience_url());
     if (!token.empty()) connect.headers.emplace_back("ServiceBusAuthorization", token);
     const auto my_generation = ++generation;
-    connect_websocket(io, url, std::move(connect),
-                      [self = shared_from_this(), my_generation, token](const Error& error,
-                                                                        WebSocket socket) {
-                        if (self->stopped || my_generation != self->generation) {
-                          if (socket.valid()) socket.abort();
-                          return;
-                        }
-                        if (error) return self->lost(error);
-                        self->connected(std::move(socket), token);
-                      });
+    connect_websocket(
+        io, url, std::move(connect),
+        [self = shared_from_this(), my_generation, token](const Error& error, WebSocket socket) {
+          if (self->stopped || my_generation != self->generation) {
+            if (socket.valid()) socket.abort();
+            return;
+          }
+          if (error) return self->lost(error);
+          self->connected(std::move(socket), token);
+        });
   }
 
   void connected(WebSocket socket, const std::string& token) {
@@ -227,8 +232,8 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
     awaiting_body.reset();
     if (stopped) return;
     const auto& backoff = options.backoff;
-    const auto wait = backoff.empty() ? std::chrono::seconds(1)
-                                      : backoff[std::min(attempt, backoff.size() - 1)];
+    const auto wait =
+        backoff.empty() ? std::chrono::seconds(1) : backoff[std::min(attempt, backoff.size() - 1)];
     ++attempt;
     report(ListenerState::kReconnecting, error, wait);
     retry_timer.expires_after(wait);

@@ -1,7 +1,6 @@
 #include "switchboard/client/token.hpp"
 
 #include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 
 #include "auth/sas.hpp"
 #include "client/src/url.hpp"
@@ -58,18 +57,13 @@ std::string http_uri(std::string_view ns, std::string_view path, std::string_vie
 }
 
 std::string token_audience(std::string_view uri) {
-  auto parsed = boost::urls::parse_uri_reference(uri);
-  if (!parsed) return std::string(uri);
-  boost::urls::url url(*parsed);
-  url.remove_query();
-  url.remove_fragment();
-  if (url.has_scheme()) url.set_scheme("http");
-  std::string path(url.encoded_path());
+  auto parsed = boost::urls::parse_uri(uri);
+  if (!parsed || !parsed->has_authority()) return std::string(uri);
+  std::string path(parsed->encoded_path());
   const auto hc = path.find("$hc/");
   if (hc != std::string::npos) path.erase(hc, 4);
   if (path.empty()) path = "/";
-  url.set_encoded_path(path);
-  return std::string(url.buffer());
+  return "http://" + std::string(parsed->encoded_authority()) + path;
 }
 
 std::string create_relay_token_until(std::string_view uri, std::string_view key_name,

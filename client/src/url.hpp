@@ -9,7 +9,7 @@ namespace switchboard::client {
 
 struct ParsedUrl {
   bool tls = false;
-  std::string host;       // without brackets for IPv6
+  std::string host;  // without brackets for IPv6
   unsigned short port = 0;
   std::string authority;  // for the Host header: host[:port] as written
   std::string target;     // origin form: path and query, "/" at least

@@ -81,14 +81,14 @@ void async_open(Transport& transport, tcp::resolver& resolver, const ParsedUrl& 
       url.host, std::to_string(url.port),
       [&transport, done = std::move(done)](error_code ec, tcp::resolver::results_type results) {
         if (ec) return done(ec);
-        asio::async_connect(
-            transport.tcp_socket(), results,
-            [&transport, done](error_code e, const tcp::endpoint&) {
-              if (e) return done(e);
-              transport.tcp_socket().set_option(tcp::no_delay(true), e);
-              if (!transport.tls()) return done({});
-              transport.tls_stream().async_handshake(ssl::stream_base::client, done);
-            });
+        asio::async_connect(transport.tcp_socket(), results,
+                            [&transport, done](error_code e, const tcp::endpoint&) {
+                              if (e) return done(e);
+                              transport.tcp_socket().set_option(tcp::no_delay(true), e);
+                              if (!transport.tls()) return done({});
+                              transport.tls_stream().async_handshake(ssl::stream_base::client,
+                                                                     done);
+                            });
       });
 }
 
@@ -209,22 +209,22 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       in_begin = 0;
     }
     reading = true;
-    transport.async_read_some(
-        asio::buffer(in.data() + in_end, in.size() - in_end),
-        [self = shared_from_this()](error_code ec, std::size_t n) {
-          self->reading = false;
-          self->in_end += n;
-          if (n > 0) self->last_rx = std::chrono::steady_clock::now();
-          if (ec && !self->failure) {
-            self->failure = self->close_received ? self->closed_error() : Error::from(ec);
-            if (!self->close_received) {
-              self->failure.close_code = 1006;
-              self->failure.close_reason = "connection lost";
-            }
-            self->shut();
-          }
-          self->pump();
-        });
+    transport.async_read_some(asio::buffer(in.data() + in_end, in.size() - in_end),
+                              [self = shared_from_this()](error_code ec, std::size_t n) {
+                                self->reading = false;
+                                self->in_end += n;
+                                if (n > 0) self->last_rx = std::chrono::steady_clock::now();
+                                if (ec && !self->failure) {
+                                  self->failure =
+                                      self->close_received ? self->closed_error() : Error::from(ec);
+                                  if (!self->close_received) {
+                                    self->failure.close_code = 1006;
+                                    self->failure.close_reason = "connection lost";
+                                  }
+                                  self->shut();
+                                }
+                                self->pump();
+                              });
   }
 
   Error closed_error() const {
@@ -236,7 +236,8 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
 
   void on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) {
     if (opcode == ws::kPing) {
-      if (!close_sent) queue(ws::kPong, {reinterpret_cast<const char*>(payload.data()), payload.size()}, true, {});
+      if (!close_sent)
+        queue(ws::kPong, {reinterpret_cast<const char*>(payload.data()), payload.size()}, true, {});
       return;
     }
     if (opcode != ws::kClose) return;
@@ -245,9 +246,11 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       return;
     }
     close_received = true;
-    peer_code = payload.size() >= 2 ? static_cast<std::uint16_t>(payload[0] << 8 | payload[1]) : 1005;
-    peer_reason.assign(reinterpret_cast<const char*>(payload.data()) + std::min<std::size_t>(2, payload.size()),
-                       payload.size() > 2 ? payload.size() - 2 : 0);
+    peer_code =
+        payload.size() >= 2 ? static_cast<std::uint16_t>(payload[0] << 8 | payload[1]) : 1005;
+    peer_reason.assign(
+        reinterpret_cast<const char*>(payload.data()) + std::min<std::size_t>(2, payload.size()),
+        payload.size() > 2 ? payload.size() - 2 : 0);
     failure = closed_error();
     if (!close_sent && auto_close_reply) {
       send_close(peer_code == 1005 ? 1000 : peer_code, peer_reason, {});  // echoed, as ws does
@@ -285,7 +288,8 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       if (done) asio::post(io, [done = std::move(done), e] { done(e); });
       return;
     }
-    const std::uint8_t opcode = writing_message ? ws::kContinuation : (text ? ws::kText : ws::kBinary);
+    const std::uint8_t opcode =
+        writing_message ? ws::kContinuation : (text ? ws::kText : ws::kBinary);
     writing_message = !last;
     queue(opcode, data, last, std::move(done));
   }
@@ -501,14 +505,14 @@ class Opening : public std::enable_shared_from_this<Opening> {
     parser_.header_limit(64 * 1024);
     parser_.body_limit(64 * 1024);
     impl_->transport.visit([self = shared_from_this()](auto& stream) {
-      http::async_read_header(stream, self->buffer_, self->parser_,
-                              [self, &stream](error_code ec, std::size_t) {
-                                if (ec) return self->fail(self->transport_error(ec));
-                                if (self->parser_.get().result_int() == 101) return self->upgraded();
-                                // A refusal: its body, if any, is short; it ends the attempt.
-                                http::async_read(stream, self->buffer_, self->parser_,
-                                                 [self](error_code, std::size_t) { self->refused(); });
-                              });
+      http::async_read_header(
+          stream, self->buffer_, self->parser_, [self, &stream](error_code ec, std::size_t) {
+            if (ec) return self->fail(self->transport_error(ec));
+            if (self->parser_.get().result_int() == 101) return self->upgraded();
+            // A refusal: its body, if any, is short; it ends the attempt.
+            http::async_read(stream, self->buffer_, self->parser_,
+                             [self](error_code, std::size_t) { self->refused(); });
+          });
     });
   }
 

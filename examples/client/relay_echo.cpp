@@ -164,8 +164,8 @@ int main(int argc, char** argv) {
   };
   handlers.on_accept = [&o](std::shared_ptr<sc::AcceptRequest> request) {
     say("accept path=" + request->path() + " query=" + request->query() +
-        " remote=" + request->remote_address() + " custom=" +
-        std::string(sc::find_header(request->headers(), "X-Custom")));
+        " remote=" + request->remote_address() +
+        " custom=" + std::string(sc::find_header(request->headers(), "X-Custom")));
     const std::string reject(sc::find_header(request->headers(), "X-Reject"));
     if (!reject.empty()) {
       const int status = std::atoi(reject.c_str());

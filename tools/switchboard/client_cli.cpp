@@ -32,7 +32,8 @@ std::optional<std::string> ClientCli::resolve() {
     if (auto error = server::load_toml_file(config_file, config)) return *error;
   }
   settings = config.client;
-  if (settings.endpoint.empty() && !config_file.empty()) settings.endpoint = "ws://" + config.listen;
+  if (settings.endpoint.empty() && !config_file.empty())
+    settings.endpoint = "ws://" + config.listen;
   if (settings.key_name.empty() && settings.key.empty() && !config.sas_keys.empty()) {
     const auto& first = config.sas_keys.front();
     const auto eq = first.find('=');

@@ -38,8 +38,8 @@ struct ClientCli {
   // "switchboard listen: connected" on stderr.
   void say(std::string_view line) const;
   // Reports listener state changes as such lines.
-  void report_state(std::string_view what, client::ListenerState state,
-                    const client::Error& cause, std::chrono::seconds retry_in) const;
+  void report_state(std::string_view what, client::ListenerState state, const client::Error& cause,
+                    std::chrono::seconds retry_in) const;
 };
 
 }  // namespace switchboard::tools

@@ -10,8 +10,8 @@
 #include <map>
 #include <memory>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "switchboard/client.hpp"
@@ -105,12 +105,12 @@ std::optional<RemoteBinding> parse_remote(std::string_view text) {
 void read_bytes(client::WebSocket socket, std::size_t n, std::shared_ptr<std::string> buffer,
                 std::function<void(const client::Error&)> done) {
   if (buffer->size() >= n) return done({});
-  socket.async_read_some([socket, n, buffer, done = std::move(done)](const client::Error& error,
-                                                                   client::Chunk chunk) {
-    if (error) return done(error);
-    buffer->append(chunk.data);
-    read_bytes(socket, n, buffer, done);
-  });
+  socket.async_read_some(
+      [socket, n, buffer, done = std::move(done)](const client::Error& error, client::Chunk chunk) {
+        if (error) return done(error);
+        buffer->append(chunk.data);
+        read_bytes(socket, n, buffer, done);
+      });
 }
 
 const std::string kPreambleOk("\x01\x00\x00", 3);
@@ -128,9 +128,8 @@ class Forwarder {
   bool start_local(const LocalBinding& binding) {
     const auto url = cli_.websocket_url(binding.entity);
     error_code ec;
-    const auto address = asio::ip::make_address(binding.bind == "localhost" ? "127.0.0.1"
-                                                                            : binding.bind,
-                                                ec);
+    const auto address =
+        asio::ip::make_address(binding.bind == "localhost" ? "127.0.0.1" : binding.bind, ec);
     if (ec) {
       cli_.say("-L " + binding.text + ": '" + binding.bind + "' is not an IP address");
       return false;
@@ -152,7 +151,9 @@ class Forwarder {
     return true;
   }
 
-  void add_remote(const RemoteBinding& binding) { entities_[binding.entity].streams.push_back(binding); }
+  void add_remote(const RemoteBinding& binding) {
+    entities_[binding.entity].streams.push_back(binding);
+  }
   void add_http(const std::string& entity, HttpTarget target) {
     entities_[entity].http = std::move(target);
   }
@@ -205,8 +206,7 @@ class Forwarder {
   }
 
  private:
-  void accept_next(std::shared_ptr<tcp::acceptor> acceptor, LocalBinding binding,
-                   std::string url) {
+  void accept_next(std::shared_ptr<tcp::acceptor> acceptor, LocalBinding binding, std::string url) {
     acceptor->async_accept([this, acceptor, binding, url](error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) open_stream(std::move(socket), binding, url);
@@ -219,7 +219,8 @@ class Forwarder {
     error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     const auto peer = socket.remote_endpoint(ec);
-    const std::string from = ec ? "?" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    const std::string from =
+        ec ? "?" : peer.address().to_string() + ":" + std::to_string(peer.port());
     auto local = std::make_shared<tcp::socket>(std::move(socket));
     client::relayed_connect(
         io_, url, cli_.sender_options(url),
@@ -265,25 +266,25 @@ class Forwarder {
         return;
       }
       const auto length = static_cast<unsigned char>((*buffer)[3]);
-      read_bytes(ws, 4 + length, buffer, [this, &listener, ws, buffer, from, length](
-                                              const client::Error& e) {
-        if (e) return;
-        const std::string name = buffer->substr(4, length);
-        const RemoteBinding* target = nullptr;
-        for (const auto& b : listener.streams) {
-          if (b.port_name == name) target = &b;
-        }
-        unsigned short numeric = 0;
-        if (!target && listener.streams.size() == 1 && parse_port(name, numeric)) {
-          target = &listener.streams.front();
-        }
-        if (!target) {
-          cli_.say("stream from " + from + ": unknown port name '" + name + "', closed");
-          client::WebSocket(ws).async_close(1000, "unknown port name");
-          return;
-        }
-        connect_target(ws, *target, buffer->substr(4 + length), from);
-      });
+      read_bytes(ws, 4 + length, buffer,
+                 [this, &listener, ws, buffer, from, length](const client::Error& e) {
+                   if (e) return;
+                   const std::string name = buffer->substr(4, length);
+                   const RemoteBinding* target = nullptr;
+                   for (const auto& b : listener.streams) {
+                     if (b.port_name == name) target = &b;
+                   }
+                   unsigned short numeric = 0;
+                   if (!target && listener.streams.size() == 1 && parse_port(name, numeric)) {
+                     target = &listener.streams.front();
+                   }
+                   if (!target) {
+                     cli_.say("stream from " + from + ": unknown port name '" + name + "', closed");
+                     client::WebSocket(ws).async_close(1000, "unknown port name");
+                     return;
+                   }
+                   connect_target(ws, *target, buffer->substr(4 + length), from);
+                 });
     });
   }
 
@@ -295,23 +296,23 @@ class Forwarder {
     resolver->async_resolve(
         target.host, std::to_string(target.port),
         [this, resolver, socket, ws, early, from, where](error_code ec,
-                                                          tcp::resolver::results_type results) {
+                                                         tcp::resolver::results_type results) {
           auto failed = [this, ws, from, where](error_code e) {
             cli_.say("stream from " + from + ": cannot connect " + where + ": " + e.message());
             client::WebSocket(ws).async_close(1011, "target unreachable");
           };
           if (ec) return failed(ec);
-          asio::async_connect(*socket, results,
-                              [this, socket, ws, early, from, where, failed](error_code e,
-                                                                            const tcp::endpoint&) {
-                                if (e) return failed(e);
-                                error_code ignored;
-                                socket->set_option(tcp::no_delay(true), ignored);
-                                client::WebSocket(ws).async_write(kPreambleOk, false);
-                                cli_.say("stream from " + from + " connected to " + where);
-                                link(ws, tcp_stream(std::move(*socket)), {false, early},
-                                     [this, from](const LinkResult& r) { ended(from, r); });
-                              });
+          asio::async_connect(
+              *socket, results,
+              [this, socket, ws, early, from, where, failed](error_code e, const tcp::endpoint&) {
+                if (e) return failed(e);
+                error_code ignored;
+                socket->set_option(tcp::no_delay(true), ignored);
+                client::WebSocket(ws).async_write(kPreambleOk, false);
+                cli_.say("stream from " + from + " connected to " + where);
+                link(ws, tcp_stream(std::move(*socket)), {false, early},
+                     [this, from](const LinkResult& r) { ended(from, r); });
+              });
         });
   }
 
@@ -372,7 +373,8 @@ int run_forward(ForwardOptions& o) {
   }
   for (const auto& text : o.http) {
     const auto colon = text.find(':');
-    auto target = colon == std::string::npos ? std::nullopt : parse_http_target(text.substr(colon + 1));
+    auto target =
+        colon == std::string::npos ? std::nullopt : parse_http_target(text.substr(colon + 1));
     if (colon == 0 || !target) {
       o.cli.say("-H expects ENTITY:http://HOST:PORT[/PATH], got '" + text + "'");
       return 2;

@@ -91,7 +91,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
  private:
   void read_request_body() {
     exchange_->async_read_body([self = shared_from_this()](const client::Error& error,
-                                                          client::Chunk chunk) {
+                                                           client::Chunk chunk) {
       if (error) return;  // the relay gave up on the request
       self->body_.append(chunk.data);
       if (self->body_.size() > kMaxForwardedRequestBody) {
@@ -137,17 +137,16 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
       return write_request();
     }
     reused_ = false;
-    resolver_.async_resolve(target_.host, std::to_string(target_.port),
-                            [self = shared_from_this()](error_code ec,
-                                                        tcp::resolver::results_type results) {
-                              if (ec) return self->unreachable(ec);
-                              asio::async_connect(self->socket_, results,
-                                                  [self](error_code e, const tcp::endpoint&) {
-                                                    if (e) return self->unreachable(e);
-                                                    self->socket_.set_option(tcp::no_delay(true), e);
-                                                    self->write_request();
-                                                  });
-                            });
+    resolver_.async_resolve(
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this()](error_code ec, tcp::resolver::results_type results) {
+          if (ec) return self->unreachable(ec);
+          asio::async_connect(self->socket_, results, [self](error_code e, const tcp::endpoint&) {
+            if (e) return self->unreachable(e);
+            self->socket_.set_option(tcp::no_delay(true), e);
+            self->write_request();
+          });
+        });
   }
 
   void write_request() {
@@ -191,17 +190,17 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     auto& body = parser_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
-    http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec,
-                                                                            std::size_t) {
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) return self->abort("reading the response failed: " + ec.message());
-      const std::size_t got = self->chunk_.size() - self->parser_->get().body().size;
-      if (got == 0) return self->read_body();
-      self->exchange_->async_write({self->chunk_.data(), got}, [self](const client::Error& e) {
-        if (e) return self->abort("the relay dropped the response: " + e.message());
-        self->read_body();
-      });
-    });
+    http::async_read(
+        socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+          if (ec == http::error::need_buffer) ec = {};
+          if (ec) return self->abort("reading the response failed: " + ec.message());
+          const std::size_t got = self->chunk_.size() - self->parser_->get().body().size;
+          if (got == 0) return self->read_body();
+          self->exchange_->async_write({self->chunk_.data(), got}, [self](const client::Error& e) {
+            if (e) return self->abort("the relay dropped the response: " + e.message());
+            self->read_body();
+          });
+        });
   }
 
   void finish() {

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 extern char** environ;
@@ -26,11 +26,11 @@ class TcpStream : public ByteStream, public std::enable_shared_from_this<TcpStre
  public:
   explicit TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
   void async_read(ReadHandler handler) override {
-    socket_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this(), handler = std::move(handler)](
-                                error_code ec, std::size_t n) {
-                              handler(ec, {self->buffer_.data(), n});
-                            });
+    socket_.async_read_some(
+        asio::buffer(buffer_),
+        [self = shared_from_this(), handler = std::move(handler)](error_code ec, std::size_t n) {
+          handler(ec, {self->buffer_.data(), n});
+        });
   }
   void async_write(std::string_view data, WriteHandler handler) override {
     asio::async_write(socket_, asio::buffer(data),
@@ -56,11 +56,11 @@ class ProcessStream : public ByteStream, public std::enable_shared_from_this<Pro
   ProcessStream(asio::io_context& io, int to_child, int from_child)
       : to_child_(io, to_child), from_child_(io, from_child) {}
   void async_read(ReadHandler handler) override {
-    from_child_.async_read_some(asio::buffer(buffer_),
-                                [self = shared_from_this(), handler = std::move(handler)](
-                                    error_code ec, std::size_t n) {
-                                  handler(ec, {self->buffer_.data(), n});
-                                });
+    from_child_.async_read_some(
+        asio::buffer(buffer_),
+        [self = shared_from_this(), handler = std::move(handler)](error_code ec, std::size_t n) {
+          handler(ec, {self->buffer_.data(), n});
+        });
   }
   void async_write(std::string_view data, WriteHandler handler) override {
     asio::async_write(to_child_, asio::buffer(data),
@@ -225,23 +225,23 @@ class Link : public std::enable_shared_from_this<Link> {
   }
 
   void read_remote() {
-    socket_.async_read_some([self = shared_from_this()](const client::Error& error,
-                                                       client::Chunk chunk) {
-      if (self->finished_) return;
-      if (error) return self->remote_ended(error);
-      std::string_view data = chunk.data;
-      if (self->options_.text_lines && chunk.text && chunk.last) {
-        self->down_.assign(chunk.data);
-        self->down_ += '\n';
-        data = self->down_;
-      }
-      if (data.empty()) return self->read_remote();
-      self->result_.to_local += data.size();
-      self->local_->async_write(data, [self](error_code ec) {
-        if (ec) return self->fail_local();
-        self->read_remote();
-      });
-    });
+    socket_.async_read_some(
+        [self = shared_from_this()](const client::Error& error, client::Chunk chunk) {
+          if (self->finished_) return;
+          if (error) return self->remote_ended(error);
+          std::string_view data = chunk.data;
+          if (self->options_.text_lines && chunk.text && chunk.last) {
+            self->down_.assign(chunk.data);
+            self->down_ += '\n';
+            data = self->down_;
+          }
+          if (data.empty()) return self->read_remote();
+          self->result_.to_local += data.size();
+          self->local_->async_write(data, [self](error_code ec) {
+            if (ec) return self->fail_local();
+            self->read_remote();
+          });
+        });
   }
 
   void remote_ended(const client::Error& error) {

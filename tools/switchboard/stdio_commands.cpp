@@ -94,8 +94,8 @@ int run_listen(StdioOptions& o) {
   };
   handlers.on_warning = [&](std::string_view text) { o.cli.say(text); };
   handlers.on_accept = [&](std::shared_ptr<client::AcceptRequest> request) {
-    const std::string from = request->remote_address() + ":" +
-                             std::to_string(request->remote_port());
+    const std::string from =
+        request->remote_address() + ":" + std::to_string(request->remote_port());
     if (busy && o.exec.empty()) {
       o.cli.say("refused a connection from " + from + ": busy");
       request->reject(503, "Busy: this listener serves one connection at a time");
@@ -134,8 +134,8 @@ int run_listen(StdioOptions& o) {
       });
     });
   };
-  listener = std::make_unique<client::HybridListener>(io, *url, std::move(options),
-                                                      std::move(handlers));
+  listener =
+      std::make_unique<client::HybridListener>(io, *url, std::move(options), std::move(handlers));
   listener->start();
   stop_on_signals(io, [&] {
     listener->stop();
@@ -220,8 +220,9 @@ std::vector<Subcommand> add_stdio_commands(CLI::App& app) {
       "listen", "Listen on a Hybrid Connection; relayed connections on stdin/stdout or --exec");
   auto listen_options = std::make_shared<StdioOptions>();
   listen_options->cli.command = "listen";
-  listen->add_option("URL", listen_options->url,
-                     "ws[s]://HOST[:PORT]/$hc/ENTITY, or ENTITY with --endpoint")
+  listen
+      ->add_option("URL", listen_options->url,
+                   "ws[s]://HOST[:PORT]/$hc/ENTITY, or ENTITY with --endpoint")
       ->required();
   listen->add_option("--protocol", listen_options->protocols,
                      "Sub-protocols this listener speaks, preferred first (default: the sender's "
@@ -232,11 +233,13 @@ std::vector<Subcommand> add_stdio_commands(CLI::App& app) {
   commands.push_back({listen, [listen_options] { return run_listen(*listen_options); }});
 
   auto* connect = app.add_subcommand(
-      "connect", "Connect to a Hybrid Connection listener; the connection on stdin/stdout or --exec");
+      "connect",
+      "Connect to a Hybrid Connection listener; the connection on stdin/stdout or --exec");
   auto connect_options = std::make_shared<StdioOptions>();
   connect_options->cli.command = "connect";
-  connect->add_option("URL", connect_options->url,
-                      "ws[s]://HOST[:PORT]/$hc/ENTITY[/suffix][?query], or ENTITY with --endpoint")
+  connect
+      ->add_option("URL", connect_options->url,
+                   "ws[s]://HOST[:PORT]/$hc/ENTITY[/suffix][?query], or ENTITY with --endpoint")
       ->required();
   connect->add_option("--protocol", connect_options->protocols,
                       "Offer this sub-protocol (repeatable, preferred first)");

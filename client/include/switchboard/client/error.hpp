@@ -12,15 +12,15 @@ namespace switchboard::client {
 
 enum class Errc {
   kOk = 0,
-  kBadUrl = 1,         // not a ws://, wss://, http:// or https:// URL
-  kRejected,           // the server answered the upgrade with a status other than 101
-  kBadHandshake,       // a 101 that does not complete the WebSocket handshake
-  kClosed,             // the peer sent a Close (see close_code)
-  kProtocolError,      // the peer broke RFC 6455
-  kMessageTooBig,      // a whole message above the reader's limit
-  kTimeout,            // a deadline passed
-  kStopped,            // the owner stopped the object
-  kInvalidMessage,     // a control message that does not follow the protocol
+  kBadUrl = 1,      // not a ws://, wss://, http:// or https:// URL
+  kRejected,        // the server answered the upgrade with a status other than 101
+  kBadHandshake,    // a 101 that does not complete the WebSocket handshake
+  kClosed,          // the peer sent a Close (see close_code)
+  kProtocolError,   // the peer broke RFC 6455
+  kMessageTooBig,   // a whole message above the reader's limit
+  kTimeout,         // a deadline passed
+  kStopped,         // the owner stopped the object
+  kInvalidMessage,  // a control message that does not follow the protocol
 };
 
 const boost::system::error_category& client_category();

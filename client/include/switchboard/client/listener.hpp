@@ -29,9 +29,9 @@ struct ListenerOptions {
   TokenProvider token;
   std::string listener_id;  // sb-hc-id of the control channel; empty lets the relay pick
   // Waits between reconnection attempts; the last one repeats. Reset once connected.
-  std::vector<std::chrono::seconds> backoff = {
-      std::chrono::seconds(0),  std::chrono::seconds(1),  std::chrono::seconds(2),
-      std::chrono::seconds(5), std::chrono::seconds(10), std::chrono::seconds(30)};
+  std::vector<std::chrono::seconds> backoff = {std::chrono::seconds(0),  std::chrono::seconds(1),
+                                               std::chrono::seconds(2),  std::chrono::seconds(5),
+                                               std::chrono::seconds(10), std::chrono::seconds(30)};
   // A Ping every ping_interval; the channel counts as lost after 3 intervals without any frame.
   std::chrono::seconds ping_interval = std::chrono::seconds(30);
   ConnectOptions connect;  // TLS settings and timeout, for the control channel and rendezvous

@@ -13,7 +13,7 @@ enum class TokenPlacement { kHeader, kQuery };
 struct SenderOptions {
   std::string token;  // a SAS token with the Send right; empty for anonymous entities
   TokenPlacement token_in = TokenPlacement::kHeader;  // ServiceBusAuthorization, or sb-hc-token
-  ConnectOptions connect;  // headers, sub-protocols, timeout, TLS
+  ConnectOptions connect;                             // headers, sub-protocols, timeout, TLS
 };
 
 // `url` is a send address (wss://HOST/$hc/PATH[/suffix][?query]); sb-hc-action=connect is added

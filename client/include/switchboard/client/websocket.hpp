@@ -31,8 +31,8 @@ struct ConnectOptions {
   Headers headers;                        // added to the upgrade request
   std::vector<std::string> subprotocols;  // offered in Sec-WebSocket-Protocol
   std::chrono::milliseconds timeout = std::chrono::seconds(30);  // connect + handshake
-  std::string ca_file;       // wss: trust these certificates instead of the system's
-  bool verify_peer = true;   // wss: check the certificate and the host name
+  std::string ca_file;      // wss: trust these certificates instead of the system's
+  bool verify_peer = true;  // wss: check the certificate and the host name
 };
 
 // A piece of a message: as much of it as has arrived. `last` ends the message.
