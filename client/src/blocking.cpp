@@ -65,11 +65,14 @@ Connection::Connection(std::shared_ptr<Runner> runner, WebSocket socket)
     : runner_(std::move(runner)), socket_(std::move(socket)) {}
 
 Connection::~Connection() {
-  runner_->run<bool>([this](auto done) {
-    if (socket_.is_open()) socket_.async_close(1000, {});
-    socket_ = {};
-    done(true);
-  });
+  try {
+    runner_->run<bool>([this](auto done) {
+      if (socket_.is_open()) socket_.async_close(1000, {});
+      socket_ = {};
+      done(true);
+    });
+  } catch (...) {  // the I/O thread is gone; nothing is left to close
+  }
 }
 
 bool Connection::send(std::string_view data, bool text, Error& error) {
@@ -106,7 +109,7 @@ Listener::Listener(std::string listen_url, ListenerOptions options)
     : runner_(std::make_shared<Runner>()), queue_(std::make_shared<Queue>()) {
   ListenerHandlers handlers;
   handlers.on_connection = [queue = queue_](WebSocket socket,
-                                            std::shared_ptr<const AcceptRequest>) {
+                                            const std::shared_ptr<const AcceptRequest>&) {
     std::lock_guard lock(queue->mutex);
     queue->sockets.push_back(std::move(socket));
     queue->ready.notify_one();
@@ -120,12 +123,15 @@ Listener::Listener(std::string listen_url, ListenerOptions options)
 }
 
 Listener::~Listener() {
-  runner_->run<bool>([this](auto done) {
-    listener_.reset();
-    std::lock_guard lock(queue_->mutex);
-    queue_->sockets.clear();
-    done(true);
-  });
+  try {
+    runner_->run<bool>([this](auto done) {
+      listener_.reset();
+      std::lock_guard lock(queue_->mutex);
+      queue_->sockets.clear();
+      done(true);
+    });
+  } catch (...) {  // the I/O thread is gone; nothing is left to stop
+  }
 }
 
 std::unique_ptr<Connection> Listener::accept(std::chrono::milliseconds timeout) {

@@ -64,7 +64,7 @@ void RelayedHttp::open_rendezvous(WebSocket::DoneHandler done) {
         if (error) return done(error);
         self->rendezvous_ = socket;
         socket.async_read(
-            [self, done](const Error& e, std::string message, bool text) {
+            [self, done](const Error& e, const std::string& message, bool text) {
               if (e) return done(e);
               boost::system::error_code ec;
               auto value = json::parse(message, ec);
@@ -179,7 +179,7 @@ void RelayedHttp::switch_to_rendezvous() {
                         self->phase_ = Phase::kDone;
                         return self->fail_waiters(error);
                       }
-                      self->rendezvous_ = socket;
+                      self->rendezvous_ = std::move(socket);
                       self->phase_ = Phase::kStreaming;
                       self->flush_to_rendezvous();
                     });

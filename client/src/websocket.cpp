@@ -77,19 +77,20 @@ boost::system::error_code prepare_tls(Transport& transport, bool tls, const std:
 
 void async_open(Transport& transport, tcp::resolver& resolver, const ParsedUrl& url,
                 std::function<void(error_code)> done) {
-  resolver.async_resolve(
-      url.host, std::to_string(url.port),
-      [&transport, done = std::move(done)](error_code ec, tcp::resolver::results_type results) {
-        if (ec) return done(ec);
-        asio::async_connect(transport.tcp_socket(), results,
-                            [&transport, done](error_code e, const tcp::endpoint&) {
-                              if (e) return done(e);
-                              transport.tcp_socket().set_option(tcp::no_delay(true), e);
-                              if (!transport.tls()) return done({});
-                              transport.tls_stream().async_handshake(ssl::stream_base::client,
-                                                                     done);
-                            });
-      });
+  resolver.async_resolve(url.host, std::to_string(url.port),
+                         [&transport, done = std::move(done)](
+                             error_code ec, const tcp::resolver::results_type& results) {
+                           if (ec) return done(ec);
+                           asio::async_connect(
+                               transport.tcp_socket(), results,
+                               [&transport, done](error_code e, const tcp::endpoint&) {
+                                 if (e) return done(e);
+                                 transport.tcp_socket().set_option(tcp::no_delay(true), e);
+                                 if (!transport.tls()) return done({});
+                                 transport.tls_stream().async_handshake(ssl::stream_base::client,
+                                                                        done);
+                               });
+                         });
 }
 
 struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
@@ -379,7 +380,7 @@ void WebSocket::async_read(MessageHandler handler, std::size_t max_size) {
     MessageHandler handler;
     std::size_t max_size;
     std::string message;
-    void next(std::shared_ptr<Collector> self) {
+    void next(const std::shared_ptr<Collector>& self) {
       impl->read_some([self](const Error& error, Chunk chunk) {
         if (error) return self->handler(error, {}, false);
         if (self->message.size() + chunk.data.size() > self->max_size) {
@@ -503,7 +504,7 @@ class Opening : public std::enable_shared_from_this<Opening> {
 
   void read_response() {
     parser_.header_limit(64 * 1024);
-    parser_.body_limit(64 * 1024);
+    parser_.body_limit(std::size_t{64} * 1024);
     impl_->transport.visit([self = shared_from_this()](auto& stream) {
       http::async_read_header(
           stream, self->buffer_, self->parser_, [self, &stream](error_code ec, std::size_t) {
@@ -556,7 +557,7 @@ class Opening : public std::enable_shared_from_this<Opening> {
     return Error::from(timed_out_ ? make_error_code(Errc::kTimeout) : ec);
   }
 
-  void fail(Error error) {
+  void fail(const Error& error) {
     timer_.cancel();
     impl_->transport.close();
     if (!handler_) return;
@@ -573,7 +574,7 @@ class Opening : public std::enable_shared_from_this<Opening> {
   std::string key_;
   bool timed_out_ = false;
   http::request<http::empty_body> request_;
-  beast::flat_buffer buffer_{64 * 1024};
+  beast::flat_buffer buffer_{std::size_t{64} * 1024};
   http::response_parser<http::string_body> parser_;
 };
 

@@ -3,6 +3,9 @@
 //   relay-echo LISTEN_URL [--key-name NAME --key KEY] [--ttl SECONDS] [--protocol P]...
 //   relay-echo --request URL [--method M] [--data TEXT] [--key-name NAME --key KEY]
 //     (the other direction: one HTTP request through the relay, its status and body printed)
+//   relay-echo --send SEND_URL --message TEXT [--key-name NAME --key KEY]
+//   relay-echo --once LISTEN_URL [--key-name NAME --key KEY]
+//     (the blocking API: send one message and print the answer; answer one sender's message)
 // A sender with the header "X-Reject: CODE TEXT" is rejected with that status and text.
 // HTTP: GET .../stream?bytes=N streams N bytes; anything else gets a JSON summary of the request.
 #include <cstdio>
@@ -21,6 +24,7 @@ namespace {
 struct Options {
   std::string url, key_name, key;
   std::string request_url, method = "GET", data;
+  std::string send_url, message, once_url;
   long ttl = 3600;
   std::vector<std::string> protocols;
 };
@@ -113,6 +117,44 @@ int request(const Options& o) {
   return status;
 }
 
+int send_once(const Options& o) {
+  sc::SenderOptions options;
+  if (!o.key.empty()) options.token = sc::create_relay_token(o.send_url, o.key_name, o.key);
+  sc::Error error;
+  auto connection = sc::blocking::Connection::connect(o.send_url, options, error);
+  if (!connection) {
+    say("connect failed: " + error.message());
+    return 1;
+  }
+  if (!connection->send(o.message, true, error)) return 1;
+  auto reply = connection->receive(error);
+  if (!reply) {
+    say("receive failed: " + error.message());
+    return 1;
+  }
+  say("reply " + reply->data);
+  connection->close(1000, "done");
+  return 0;
+}
+
+int answer_once(const Options& o) {
+  sc::ListenerOptions options;
+  if (!o.key.empty()) options.token = sc::key_token_provider(o.key_name, o.key);
+  sc::blocking::Listener listener(o.once_url, std::move(options));
+  auto connection = listener.accept(std::chrono::seconds(30));
+  if (!connection) {
+    say("nobody came");
+    return 1;
+  }
+  sc::Error error;
+  auto message = connection->receive(error);
+  if (!message) return 1;
+  connection->send("once: " + message->data, true, error);
+  (void)connection->receive(error);  // until the sender's Close
+  say("done " + std::to_string(error.close_code));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,6 +170,12 @@ int main(int argc, char** argv) {
       o.ttl = std::strtol(argv[++i], nullptr, 10);
     } else if (arg == "--request" && has_value) {
       o.request_url = argv[++i];
+    } else if (arg == "--send" && has_value) {
+      o.send_url = argv[++i];
+    } else if (arg == "--message" && has_value) {
+      o.message = argv[++i];
+    } else if (arg == "--once" && has_value) {
+      o.once_url = argv[++i];
     } else if (arg == "--method" && has_value) {
       o.method = argv[++i];
     } else if (arg == "--data" && has_value) {
@@ -143,6 +191,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!o.request_url.empty()) return request(o);
+  if (!o.send_url.empty()) return send_once(o);
+  if (!o.once_url.empty()) return answer_once(o);
   if (o.url.empty() || o.ttl <= 0) {
     std::cerr << "relay-echo: a listen URL is required\n";
     return 2;

@@ -148,6 +148,31 @@ test('interop: the C++ HTTP sender (relayed_request) reaches a hyco-https listen
   }
 });
 
+test('blocking API: a blocking sender and a blocking listener, one message each way', { timeout: 30_000 }, async () => {
+  await startEcho('lib-blocking');
+  const r = await runProgram(example.bin, ['--send', connectUrl(server.port, 'lib-blocking'), '--message', 'ping', '--key-name', KEY_NAME, '--key', KEY]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.stdout, 'reply ping\n');
+
+  const once = startProcess(example.bin, ['--once', listenUrl(server.port, 'lib-once'), '--key-name', KEY_NAME, '--key', KEY], { name: 'relay-echo-once' });
+  listeners.push(once);
+  let s;
+  for (let i = 0; i < 50; ++i) {  // until its control channel is up
+    s = sender('lib-once');
+    try {
+      await s.opened();
+      break;
+    } catch {
+      await sleep(100);
+    }
+  }
+  s.ws.send('hi');
+  assert.equal(String((await s.next()).data), 'once: hi');
+  s.ws.close(1000);
+  await once.waitLine(/^done 1000$/);
+  assert.equal((await once.exited).code, 0);
+});
+
 test('token renewal: with 3 s tokens and no grace the control channel stays up for 9 s', { timeout: 30_000 }, async (t) => {
   const l = await startEcho('lib-renew', ['--ttl', '3']);
   await sleep(9000);

@@ -102,7 +102,7 @@ std::optional<RemoteBinding> parse_remote(std::string_view text) {
 
 // Reads from the WebSocket until `buffer` holds at least `n` bytes (message boundaries do not
 // matter: azbridge reads the preamble as a byte stream).
-void read_bytes(client::WebSocket socket, std::size_t n, std::shared_ptr<std::string> buffer,
+void read_bytes(client::WebSocket socket, std::size_t n, const std::shared_ptr<std::string>& buffer,
                 std::function<void(const client::Error&)> done) {
   if (buffer->size() >= n) return done({});
   socket.async_read_some(
@@ -176,13 +176,14 @@ class Forwarder {
       handlers.on_warning = [this](std::string_view text) { cli_.say(text); };
       EntityListener* listener = &e;
       if (!e.streams.empty()) {
-        handlers.on_connection = [this, listener](client::WebSocket socket,
-                                                  std::shared_ptr<const client::AcceptRequest> r) {
+        handlers.on_connection = [this, listener](
+                                     client::WebSocket socket,
+                                     const std::shared_ptr<const client::AcceptRequest>& r) {
           serve_stream(*listener, std::move(socket),
                        r->remote_address() + ":" + std::to_string(r->remote_port()));
         };
       } else {
-        handlers.on_accept = [](std::shared_ptr<client::AcceptRequest> request) {
+        handlers.on_accept = [](const std::shared_ptr<client::AcceptRequest>& request) {
           request->reject(404, "This listener serves HTTP only");
         };
       }
@@ -206,7 +207,8 @@ class Forwarder {
   }
 
  private:
-  void accept_next(std::shared_ptr<tcp::acceptor> acceptor, LocalBinding binding, std::string url) {
+  void accept_next(const std::shared_ptr<tcp::acceptor>& acceptor, const LocalBinding& binding,
+                   const std::string& url) {
     acceptor->async_accept([this, acceptor, binding, url](error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) open_stream(std::move(socket), binding, url);
@@ -255,7 +257,8 @@ class Forwarder {
   }
 
   // A relayed stream on a -T listener: read the preamble, connect the target, answer, join.
-  void serve_stream(EntityListener& listener, client::WebSocket ws, std::string from) {
+  void serve_stream(EntityListener& listener, const client::WebSocket& ws,
+                    const std::string& from) {
     auto buffer = std::make_shared<std::string>();
     read_bytes(ws, 4, buffer, [this, &listener, ws, buffer, from](const client::Error& error) {
       if (error) return;
@@ -288,15 +291,15 @@ class Forwarder {
     });
   }
 
-  void connect_target(client::WebSocket ws, const RemoteBinding& target, std::string early,
-                      std::string from) {
+  void connect_target(const client::WebSocket& ws, const RemoteBinding& target,
+                      const std::string& early, const std::string& from) {
     auto resolver = std::make_shared<tcp::resolver>(io_);
     auto socket = std::make_shared<tcp::socket>(io_);
     const std::string where = target.host + ":" + std::to_string(target.port);
     resolver->async_resolve(
         target.host, std::to_string(target.port),
-        [this, resolver, socket, ws, early, from, where](error_code ec,
-                                                         tcp::resolver::results_type results) {
+        [this, resolver, socket, ws, early, from, where](
+            error_code ec, const tcp::resolver::results_type& results) {
           auto failed = [this, ws, from, where](error_code e) {
             cli_.say("stream from " + from + ": cannot connect " + where + ": " + e.message());
             client::WebSocket(ws).async_close(1011, "target unreachable");

@@ -139,7 +139,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     reused_ = false;
     resolver_.async_resolve(
         target_.host, std::to_string(target_.port),
-        [self = shared_from_this()](error_code ec, tcp::resolver::results_type results) {
+        [self = shared_from_this()](error_code ec, const tcp::resolver::results_type& results) {
           if (ec) return self->unreachable(ec);
           asio::async_connect(self->socket_, results, [self](error_code e, const tcp::endpoint&) {
             if (e) return self->unreachable(e);
@@ -255,7 +255,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
   http::request<http::string_body> request_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::buffer_body>> parser_;
-  std::array<char, 64 * 1024> chunk_;
+  std::array<char, std::size_t{64} * 1024> chunk_;
 };
 
 }  // namespace

@@ -93,7 +93,7 @@ int run_listen(StdioOptions& o) {
     o.cli.report_state(*url, state, cause, wait);
   };
   handlers.on_warning = [&](std::string_view text) { o.cli.say(text); };
-  handlers.on_accept = [&](std::shared_ptr<client::AcceptRequest> request) {
+  handlers.on_accept = [&](const std::shared_ptr<client::AcceptRequest>& request) {
     const std::string from =
         request->remote_address() + ":" + std::to_string(request->remote_port());
     if (busy && o.exec.empty()) {
