@@ -131,6 +131,30 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
   std::chrono::steady_clock::time_point last_rx = std::chrono::steady_clock::now();
   asio::steady_timer close_timer;
 
+  // Keeps the Impl for a handler queued in the io_context. When the io_context goes away with the
+  // handler never run, the handlers the Impl itself keeps (a waiting read, queued writes) are
+  // released: they often hold this WebSocket, and would otherwise keep it, and themselves, alive.
+  struct Hold {
+    explicit Hold(std::shared_ptr<Impl> impl) : self(std::move(impl)) {}
+    Hold(Hold&&) = default;
+    Hold& operator=(Hold&&) = default;
+    ~Hold() {
+      if (self && !ran) self->release_handlers();
+    }
+    Impl& run() {
+      ran = true;
+      return *self;
+    }
+    std::shared_ptr<Impl> self;
+    bool ran = false;
+  };
+
+  void release_handlers() {
+    pending_read = nullptr;
+    for (auto& item : out) item.done = nullptr;
+    for (auto& item : in_write) item.done = nullptr;
+  }
+
   void read_some(ReadHandler handler) {
     if (pending_read) {
       asio::post(io, [h = std::move(handler)] { h(Error::from(asio::error::in_progress), {}); });
@@ -210,22 +234,23 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       in_begin = 0;
     }
     reading = true;
-    transport.async_read_some(asio::buffer(in.data() + in_end, in.size() - in_end),
-                              [self = shared_from_this()](error_code ec, std::size_t n) {
-                                self->reading = false;
-                                self->in_end += n;
-                                if (n > 0) self->last_rx = std::chrono::steady_clock::now();
-                                if (ec && !self->failure) {
-                                  self->failure =
-                                      self->close_received ? self->closed_error() : Error::from(ec);
-                                  if (!self->close_received) {
-                                    self->failure.close_code = 1006;
-                                    self->failure.close_reason = "connection lost";
-                                  }
-                                  self->shut();
-                                }
-                                self->pump();
-                              });
+    transport.async_read_some(
+        asio::buffer(in.data() + in_end, in.size() - in_end),
+        [hold = Hold(shared_from_this())](error_code ec, std::size_t n) mutable {
+          Impl* self = &hold.run();
+          self->reading = false;
+          self->in_end += n;
+          if (n > 0) self->last_rx = std::chrono::steady_clock::now();
+          if (ec && !self->failure) {
+            self->failure = self->close_received ? self->closed_error() : Error::from(ec);
+            if (!self->close_received) {
+              self->failure.close_code = 1006;
+              self->failure.close_reason = "connection lost";
+            }
+            self->shut();
+          }
+          self->pump();
+        });
   }
 
   Error closed_error() const {
@@ -331,24 +356,26 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       out.pop_front();
       buffers.emplace_back(asio::buffer(in_write.back().bytes));
     }
-    transport.async_write(buffers, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->writing = false;
-      auto written = std::move(self->in_write);
-      self->in_write.clear();
-      Error e = ec ? Error::from(ec) : Error{};
-      for (auto& item : written) {
-        self->buffered -= item.bytes.size();
-        if (item.done) item.done(e);
-      }
-      if (ec) {
-        if (!self->failure) self->failure = Error::from(ec);
-        self->shut();
-        self->pump();
-        return;
-      }
-      if (self->out.empty() && self->finish_pending) return self->shut();
-      self->flush();
-    });
+    transport.async_write(buffers,
+                          [hold = Hold(shared_from_this())](error_code ec, std::size_t) mutable {
+                            Impl* self = &hold.run();
+                            self->writing = false;
+                            auto written = std::move(self->in_write);
+                            self->in_write.clear();
+                            Error e = ec ? Error::from(ec) : Error{};
+                            for (auto& item : written) {
+                              self->buffered -= item.bytes.size();
+                              if (item.done) item.done(e);
+                            }
+                            if (ec) {
+                              if (!self->failure) self->failure = Error::from(ec);
+                              self->shut();
+                              self->pump();
+                              return;
+                            }
+                            if (self->out.empty() && self->finish_pending) return self->shut();
+                            self->flush();
+                          });
   }
 
   // Ends the connection: TCP closed, queued writes failed, a waiting reader told.
@@ -364,7 +391,9 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
     }
     buffered = 0;
     out.clear();
-    if (pending_read && !delivering) asio::post(io, [self = shared_from_this()] { self->pump(); });
+    if (pending_read && !delivering) {
+      asio::post(io, [hold = Hold(shared_from_this())]() mutable { hold.run().pump(); });
+    }
   }
 };
 

@@ -60,6 +60,7 @@ export function startProcess(bin, args, { name = path.basename(bin), stdin = 'ig
   collect(proc.stderr, false);
   let cursor = 0;
   return {
+    name,
     proc,
     lines,
     exited,
