@@ -67,18 +67,42 @@ int run_token(const std::string& uri, ClientCli& cli) {
   return 0;
 }
 
-int run_listen(StdioOptions& o) {
+// Resolves the options and the URL (nullopt, said, on a mistake) and sets up the signals.
+std::optional<std::string> prepare(StdioOptions& o) {
   if (auto error = o.cli.resolve()) {
     o.cli.say(*error);
-    return 2;
+    return std::nullopt;
   }
-  const auto url = o.cli.websocket_url(o.url);
+  auto url = o.cli.websocket_url(o.url);
   if (!url) {
     o.cli.say("'" + o.url + "' is not a URL and no --endpoint is given");
-    return 2;
+    return std::nullopt;
   }
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGCHLD, SIG_IGN);  // children of --exec are reaped by the kernel
+  return url;
+}
+
+// Joins the relayed WebSocket to stdin/stdout or to a new --exec process.
+void attach(asio::io_context& io, const StdioOptions& o, client::WebSocket socket,
+            std::function<void(const LinkResult&)> done) {
+  std::string problem;
+  auto local = local_end(io, o, problem);
+  if (!local) {
+    o.cli.say(problem);
+    socket.async_close(1011, "cannot start the command");
+    return;
+  }
+  link(std::move(socket), local, {!o.binary, {}},
+       [&o, done = std::move(done)](const LinkResult& r) {
+         o.cli.say(ended_line(r));
+         done(r);
+       });
+}
+
+int run_listen(StdioOptions& o) {
+  const auto url = prepare(o);
+  if (!url) return 2;
   asio::io_context io;
   client::ListenerOptions options;
   options.token = o.cli.token_provider();
@@ -118,15 +142,7 @@ int run_listen(StdioOptions& o) {
         return;
       }
       o.cli.say("accepted a connection from " + from);
-      std::string problem;
-      auto local = local_end(io, o, problem);
-      if (!local) {
-        o.cli.say(problem);
-        socket.async_close(1011, "cannot start the command");
-        return;
-      }
-      link(socket, local, {!o.binary, {}}, [&](const LinkResult& result) {
-        o.cli.say(ended_line(result));
+      attach(io, o, std::move(socket), [&](const LinkResult&) {
         if (o.exec.empty()) {
           listener->stop();
           io.stop();
@@ -146,17 +162,8 @@ int run_listen(StdioOptions& o) {
 }
 
 int run_connect(StdioOptions& o) {
-  if (auto error = o.cli.resolve()) {
-    o.cli.say(*error);
-    return 2;
-  }
-  const auto url = o.cli.websocket_url(o.url);
-  if (!url) {
-    o.cli.say("'" + o.url + "' is not a URL and no --endpoint is given");
-    return 2;
-  }
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGCHLD, SIG_IGN);
+  const auto url = prepare(o);
+  if (!url) return 2;
   asio::io_context io;
   auto options = o.cli.sender_options(*url);
   if (o.token_in_query) options.token_in = client::TokenPlacement::kQuery;
@@ -185,15 +192,7 @@ int run_connect(StdioOptions& o) {
                     o.cli.say("connected" + (socket.subprotocol().empty()
                                                  ? std::string()
                                                  : " (sub-protocol " + socket.subprotocol() + ")"));
-                    std::string problem;
-                    auto local = local_end(io, o, problem);
-                    if (!local) {
-                      o.cli.say(problem);
-                      socket.async_close(1011, "cannot start the command");
-                      return;
-                    }
-                    link(socket, local, {!o.binary, {}}, [&](const LinkResult& result) {
-                      o.cli.say(ended_line(result));
+                    attach(io, o, std::move(socket), [&](const LinkResult& result) {
                       status = result.error ? 1 : 0;
                       io.stop();
                     });
