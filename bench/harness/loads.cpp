@@ -12,6 +12,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <msgpack.hpp>
 
+#include "auth/sas.hpp"
+#include "bench/harness/http_load.hpp"
 #include "bench/harness/stats.hpp"
 
 namespace switchboard::bench {
@@ -531,6 +533,113 @@ Metrics run_localfirst_pairing(const LoadSpec& spec) {
   };
   Metrics m = run_setups(io, spec, one_pairing, "pairings");
   settle(io);
+  return m;
+}
+
+namespace {
+
+// The request run_http sends: the same GET either way; through Switchboard it names the entity
+// and carries a Send token.
+std::string http_request(const TargetOptions& target) {
+  if (target.kind == TargetKind::kDirect) return render_get(target.endpoint, "/x", {});
+  if (target.path.empty()) throw std::invalid_argument("http through a relay needs its entity");
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string token =
+      auth::create_token("http://" + target.endpoint.host + ":" +
+                             std::to_string(target.endpoint.port) + "/" + target.path,
+                         target.sas_key_name, target.sas_key, now + std::int64_t{24} * 3600);
+  return render_get(target.endpoint, "/" + target.path + "/x",
+                    {{"ServiceBusAuthorization", token}});
+}
+
+// The generator's clients, closed on the way out, failure or not.
+struct HttpClients {
+  asio::io_context& io;
+  std::vector<std::shared_ptr<HttpClient>> all;
+  ~HttpClients() {
+    for (auto& c : all) c->abort();
+    settle(io);
+  }
+};
+
+double cpu_of(pid_t pid) {
+  return pid > 0 ? process_cpu_seconds(pid) : 0;
+}
+
+}  // namespace
+
+Metrics run_http(const LoadSpec& spec) {
+  asio::io_context io(1);
+  const auto busy = asio::make_work_guard(io);  // the loop waits for the clock, never for work
+  const std::string request = http_request(spec.target);
+  HttpClients clients{io, {}};
+  for (int i = 0; i < spec.concurrency; ++i) {
+    clients.all.push_back(make_http_client(io, spec.target.endpoint, request));
+  }
+  std::uint64_t completed = 0, failed = 0, errors_before = 0, connects_before = 0;
+  bool running = true, counting = false;
+  int in_flight = 0;
+  std::string last_error;
+  Histogram times;  // from the request's first byte written to its response's last byte read
+  std::function<void(HttpClient&)> ask = [&](HttpClient& client) {
+    ++in_flight;
+    const std::int64_t begun = now_ns();
+    client.send([&, begun, c = &client](const std::string& error, const HttpResponse& response) {
+      --in_flight;
+      if (error.empty() && response.status == 200 && response.body_size == kHttpBody) {
+        if (counting) {
+          ++completed;
+          times.record(static_cast<std::uint64_t>(now_ns() - begun));
+        }
+      } else {
+        ++failed;
+        last_error = !error.empty() ? error
+                                    : "status " + std::to_string(response.status) + " with " +
+                                          std::to_string(response.body_size) + " body bytes";
+      }
+      if (running) ask(*c);
+    });
+  };
+  const auto connects = [&] {
+    std::uint64_t n = 0;
+    for (const auto& c : clients.all) n += c->connects();
+    return n;
+  };
+  for (auto& c : clients.all) ask(*c);
+  double forwarder_cpu = 0, service_cpu = 0;
+  std::uint64_t reconnects = 0;
+  const Window w = measure(
+      io, spec,
+      [&] {
+        counting = true;
+        errors_before = failed;
+        connects_before = connects();
+        forwarder_cpu = -cpu_of(spec.forwarder_pid);
+        service_cpu = -cpu_of(spec.service_pid);
+      },
+      [&] {
+        counting = false;
+        reconnects = connects() - connects_before;
+        forwarder_cpu += cpu_of(spec.forwarder_pid);
+        service_cpu += cpu_of(spec.service_pid);
+      });
+  running = false;
+  run_until(
+      io, [&] { return in_flight == 0; }, 10, "requests in flight to finish");
+  if (completed == 0) throw std::runtime_error("no request completed: " + last_error);
+  const auto us = [&](double q) { return static_cast<double>(times.quantile(q)) / 1e3; };
+  Metrics m{
+      {"requests_per_s", static_cast<double>(completed) / w.seconds},
+      {"requests_per_server_cpu_s", static_cast<double>(completed) / std::max(w.server_cpu, 1e-9)},
+      {"p50_us", us(0.5)},
+      {"p99_us", us(0.99)},
+      {"errors", static_cast<double>(failed - errors_before)},
+      {"reconnects", static_cast<double>(reconnects)}};
+  add_cpu(m, w);
+  if (spec.forwarder_pid > 0) m.emplace_back("forwarder_cpu_share", forwarder_cpu / w.seconds);
+  if (spec.service_pid > 0) m.emplace_back("service_cpu_share", service_cpu / w.seconds);
   return m;
 }
 

@@ -29,8 +29,10 @@ struct LoadSpec {
   int pairs = 1;
   int window = 16;  // messages: echoes in flight per pair
   std::size_t size = 1024;
-  int concurrency = 16;  // rendezvous and pairing: set-ups in flight
-  double rate = 0;       // latency: messages per second offered, all pairs together
+  int concurrency = 16;     // rendezvous and pairing: set-ups in flight; http: connections
+  double rate = 0;          // latency: messages per second offered, all pairs together
+  pid_t forwarder_pid = 0;  // http through Switchboard: `switchboard forward`, for its CPU time
+  pid_t service_pid = 0;    // http through Switchboard: the HTTP service, for its CPU time
 };
 
 // Named results of one run, in a fixed order per scenario.
@@ -41,6 +43,10 @@ Metrics run_messages(const LoadSpec& spec);
 Metrics run_rendezvous(const LoadSpec& spec);
 Metrics run_latency(const LoadSpec& spec);
 Metrics run_localfirst_pairing(const LoadSpec& spec);
+// spec.concurrency keep-alive connections, one GET in flight each (closed loop): GET /x straight
+// to the HTTP service (kDirect), or GET /PATH/x with a Send token to Switchboard (kHybrid), whose
+// `switchboard forward -H PATH:...` listener asks the service.
+Metrics run_http(const LoadSpec& spec);
 
 // The idle scenario's client process: opens `spec.pairs` Hybrid Connections pairs, passes one
 // message each way on each, prints "ready N" and holds them until standard input closes.

@@ -28,6 +28,10 @@ const char* server_kind_name(ServerKind kind) {
       return "reference";
     case ServerKind::kDirect:
       return "direct";
+    case ServerKind::kHttpService:
+      return "http-service";
+    case ServerKind::kForwarder:
+      return "forwarder";
   }
   return "?";
 }
@@ -133,13 +137,49 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
       argv.push_back("0");
       break;
     case ServerKind::kDirect:
+    case ServerKind::kHttpService:
       argv.push_back(paths.self);
-      argv.push_back("direct-server");
+      argv.push_back(kind == ServerKind::kDirect ? "direct-server" : "http-service");
       argv.push_back("--listen");
       argv.push_back("127.0.0.1:0");
       break;
+    case ServerKind::kForwarder:
+      throw std::invalid_argument("a forwarder is started with ForwardTo");
   }
-  log_ = paths.log_dir + "/" + server_kind_name(kind) + ".log";
+  // Each server names its port on a "listening on HOST:PORT" line.
+  const std::regex listening("listening on ([0-9.]+):([0-9]+)");
+  launch(argv, paths.log_dir, [this, &listening](const std::string& output) {
+    std::smatch match;
+    if (!std::regex_search(output, match, listening)) return false;
+    endpoint_.host = match[1];
+    endpoint_.port = static_cast<unsigned short>(std::stoi(match[2]));
+    return true;
+  });
+}
+
+ServerProcess::ServerProcess(const ForwardTo& forward, const ServerPaths& paths)
+    : kind_(ServerKind::kForwarder), exit_problems_(paths.exit_problems) {
+  std::vector<std::string> argv;
+  if (paths.core >= 0) argv = {"taskset", "-c", std::to_string(paths.core)};
+  endpoint_ = forward.relay->endpoint();
+  const std::string relay = endpoint_.host + ":" + std::to_string(endpoint_.port);
+  const std::string service = forward.service.host + ":" + std::to_string(forward.service.port);
+  for (const auto& a :
+       {paths.switchboard, std::string("forward"), std::string("--endpoint"), "ws://" + relay,
+        std::string("--key-name"), std::string("bench"), std::string("--key"),
+        forward.relay->sas_key(), std::string("-H"), forward.entity + ":http://" + service}) {
+    argv.push_back(a);
+  }
+  // Its listener reports "...ENTITY: connected" once the relay holds its control channel.
+  const std::string connected = forward.entity + ": connected\n";
+  launch(argv, paths.log_dir, [&connected](const std::string& output) {
+    return output.find(connected) != std::string::npos;
+  });
+}
+
+void ServerProcess::launch(const std::vector<std::string>& argv, const std::string& log_dir,
+                           const std::function<bool(const std::string&)>& ready) {
+  log_ = log_dir + "/" + server_kind_name(kind_) + ".log";
   const std::string& log = log_;
   // Appended to: a log keeps every server of its kind that the run started.
   const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -147,29 +187,21 @@ ServerProcess::ServerProcess(ServerKind kind, const ServerPaths& paths)
   pid_ = spawn(argv, -1, fd, fd);
   remember(pid_);
   close(fd);
-  // Each server names its port on a "listening on HOST:PORT" line.
-  const std::regex listening("listening on ([0-9.]+):([0-9]+)");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::smatch match;
     const std::string all = read_text_file(log);
-    const std::string text = all.size() > start ? all.substr(start) : std::string();
-    if (std::regex_search(text, match, listening)) {
-      endpoint_.host = match[1];
-      endpoint_.port = static_cast<unsigned short>(std::stoi(match[2]));
-      return;
-    }
+    if (ready(all.size() > start ? all.substr(start) : std::string())) return;
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       forget(pid_);
       pid_ = -1;
-      throw std::runtime_error(std::string(server_kind_name(kind)) +
+      throw std::runtime_error(std::string(server_kind_name(kind_)) +
                                " server exited at start; see " + log);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   stop();
-  throw std::runtime_error(std::string(server_kind_name(kind)) + " server did not start; see " +
+  throw std::runtime_error(std::string(server_kind_name(kind_)) + " server did not start; see " +
                            log);
 }
 

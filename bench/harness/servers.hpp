@@ -2,6 +2,7 @@
 // (taskset), on 127.0.0.1 and a port it picks itself, and stopped by the harness.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,8 +12,9 @@
 
 namespace switchboard::bench {
 
-enum class ServerKind { kSwitchboard, kReference, kDirect };
-const char* server_kind_name(ServerKind kind);  // "switchboard", "reference", "direct"
+enum class ServerKind { kSwitchboard, kReference, kDirect, kHttpService, kForwarder };
+// "switchboard", "reference", "direct", "http-service", "forwarder"
+const char* server_kind_name(ServerKind kind);
 
 struct ServerPaths {
   std::string switchboard;    // the switchboard binary
@@ -25,9 +27,22 @@ struct ServerPaths {
   std::vector<std::string>* exit_problems = nullptr;
 };
 
+class ServerProcess;
+
+// `switchboard forward` as the Hybrid Connections HTTP listener on `entity` of `relay` (a running
+// Switchboard), making each relayed request again to `service`.
+struct ForwardTo {
+  const ServerProcess* relay = nullptr;
+  std::string entity;
+  Endpoint service;
+};
+
 class ServerProcess {
  public:
   ServerProcess(ServerKind kind, const ServerPaths& paths);
+  // A forwarder (kForwarder), pinned like the servers; ready once it reports the entity
+  // connected. Its endpoint() is the relay's.
+  ServerProcess(const ForwardTo& forward, const ServerPaths& paths);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -44,6 +59,11 @@ class ServerProcess {
   void stop();
 
  private:
+  // Starts `argv` with its output in LOG_DIR/NAME.log and waits for `ready` to accept what it
+  // printed since (it may set endpoint_).
+  void launch(const std::vector<std::string>& argv, const std::string& log_dir,
+              const std::function<bool(const std::string& output)>& ready);
+
   ServerKind kind_;
   std::string log_;
   std::vector<std::string>* exit_problems_ = nullptr;

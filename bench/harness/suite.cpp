@@ -31,8 +31,8 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& all_scenarios() {
-  static const std::vector<std::string> names{"bulk",    "messages", "rendezvous",
-                                              "latency", "idle",     "localfirst"};
+  static const std::vector<std::string> names{"bulk", "messages",   "rendezvous", "latency",
+                                              "idle", "localfirst", "http"};
   return names;
 }
 
@@ -108,6 +108,7 @@ class Suite {
       if (name == "latency") latency(result);
       if (name == "idle") idle(result);
       if (name == "localfirst") localfirst(result);
+      if (name == "http") http(result);
       write_json(result);
       results.push_back(std::move(result));
     }
@@ -150,6 +151,7 @@ class Suite {
       return per_point + 2 * static_cast<int>(load_shares().size()) * per_point;
     if (name == "idle") return runs();
     if (name == "localfirst") return 4 * per_point;
+    if (name == "http") return 2 * per_point;
     return 0;
   }
 
@@ -547,6 +549,53 @@ class Suite {
                "messages_per_s", 10);
   }
 
+  void http(ScenarioResult& r) {
+    r.columns = {"requests_per_s",
+                 "requests_per_server_cpu_s",
+                 "p50_us",
+                 "p99_us",
+                 "server_cpu_share",
+                 "forwarder_cpu_share",
+                 "service_cpu_share",
+                 "generator_cpu_share",
+                 "errors"};
+    const int connections = o_.smoke ? 4 : 16;
+    r.notes.push_back(fmt::format(
+        "{} keep-alive connections, one GET in flight each (closed loop), answered 200 with a "
+        "1 KiB body by the harness's HTTP service. Switchboard: GET /ENTITY/x with a Send token, "
+        "relayed to a `switchboard forward -H ENTITY:http://SERVICE` listener, which makes the "
+        "request again to the service over kept-alive connections; the forwarder and the service "
+        "are pinned like the server. Direct: the same requests straight to the service. "
+        "server_cpu_share is Switchboard's (for direct, the service's); request latency is from "
+        "the first byte written to the last byte read. The reference server has no HTTP "
+        "relaying.",
+        connections));
+    ServerProcess ours(ServerKind::kSwitchboard, o_.servers);
+    ServerProcess service(ServerKind::kHttpService, o_.servers);
+    const std::string entity = "bench-http-" + unique_tag();
+    ServerProcess forwarder(ForwardTo{&ours, entity, service.endpoint()}, o_.servers);
+    const std::string load = fmt::format("connections={}", connections);
+    auto relayed = spec_for(ours, TargetKind::kHybrid);
+    relayed.target.path = entity;
+    relayed.forwarder_pid = forwarder.pid();
+    relayed.service_pid = service.pid();
+    auto direct = spec_for(service, TargetKind::kDirect);
+    relayed.concurrency = direct.concurrency = connections;
+    Point& through = add_point(r, ours, "hybrid", load, connections);
+    // The service itself is the direct target.
+    r.points.push_back({"direct", "direct", load, static_cast<double>(connections), {}, {}});
+    measure_side_by_side(r.name, {{&through, relayed, run_http, "requests_per_s"},
+                                  {&r.points.back(), direct, run_http, "requests_per_s"}});
+    const Point* mine = find(r, "switchboard", "hybrid");
+    const Point* base = find(r, "direct", "direct");
+    if (mine && base) {
+      r.notes.push_back(fmt::format(
+          "Switchboard / direct: {} (requests/s, medians: {} / {}).",
+          fmt_number(mine->median("requests_per_s") / base->median("requests_per_s")),
+          fmt_number(mine->median("requests_per_s")), fmt_number(base->median("requests_per_s"))));
+    }
+  }
+
   json::object machine() const {
     utsname u{};
     uname(&u);
@@ -581,7 +630,8 @@ class Suite {
             {"smoke", o_.smoke},
             {"switchboard",
              "switchboard serve --threads 1, max_pending_handshakes(_per_source) = 16384"},
-            {"reference", "@localfirst/relay 4.2.2 Server on Node"}};
+            {"reference", "@localfirst/relay 4.2.2 Server on Node"},
+            {"forwarder", "http: switchboard forward -H, pinned like the servers"}};
   }
 
   void write_json(const ScenarioResult& r) const {

@@ -11,7 +11,7 @@ namespace switchboard::bench {
 
 struct SuiteOptions {
   std::vector<std::string>
-      scenarios;  // empty = all: bulk messages rendezvous latency idle localfirst
+      scenarios;  // empty = all: bulk messages rendezvous latency idle localfirst http
   int runs = 5;
   double warmup = 1.0;
   double duration = 3.0;

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/harness/direct_server.hpp"
+#include "bench/harness/http_load.hpp"
 #include "bench/harness/loads.hpp"
 #include "bench/harness/stats.hpp"
 #include "bench/harness/suite.hpp"
@@ -49,7 +50,7 @@ int run(int argc, char** argv) {
   suite.generator_core = 1;
   auto* s = app.add_subcommand("suite", "Run scenarios against every target and write results");
   s->add_option("scenarios", suite.scenarios,
-                "bulk, messages, rendezvous, latency, idle, localfirst (default: all)")
+                "bulk, messages, rendezvous, latency, idle, localfirst, http (default: all)")
       ->check(CLI::IsMember(all_scenarios()));
   s->add_option("--runs", suite.runs, "Measured runs per point (default 5)")
       ->check(CLI::Range(1, 100));
@@ -68,12 +69,14 @@ int run(int argc, char** argv) {
   std::string listen = "127.0.0.1:0";
   auto* direct = app.add_subcommand("direct-server", "The direct WebSocket echo/bulk server");
   direct->add_option("--listen", listen, "HOST:PORT");
+  auto* service = app.add_subcommand("http-service", "The HTTP service of the http scenario");
+  service->add_option("--listen", listen, "HOST:PORT");
 
   LoadSpec spec;
   std::string scenario = "messages", kind = "hybrid";
   auto* one = app.add_subcommand("run", "One run of one scenario against a running server");
-  one->add_option("scenario", scenario, "bulk, messages, rendezvous, latency, pairing")
-      ->check(CLI::IsMember({"bulk", "messages", "rendezvous", "latency", "pairing"}));
+  one->add_option("scenario", scenario, "bulk, messages, rendezvous, latency, pairing, http")
+      ->check(CLI::IsMember({"bulk", "messages", "rendezvous", "latency", "pairing", "http"}));
   one->add_option("--target", kind, "hybrid, localfirst, bridge or direct")
       ->check(CLI::IsMember({"hybrid", "localfirst", "bridge", "direct"}));
   one->add_option("--port", spec.target.endpoint.port, "The server's port on 127.0.0.1")
@@ -81,13 +84,15 @@ int run(int argc, char** argv) {
   one->add_option("--server-pid", spec.server_pid, "Server process, for its CPU time");
   one->add_option("--key-name", spec.target.sas_key_name, "SAS rule name (hybrid)");
   one->add_option("--key", spec.target.sas_key, "SAS key (hybrid)");
+  one->add_option("--path", spec.target.path,
+                  "Entity path (hybrid; http: the entity of a running 'switchboard forward -H')");
   one->add_option("--bridge-api-key", spec.target.bridge_api_key, "Requester API key (bridge)");
   one->add_option("--bridge-device-key-secret", spec.target.bridge_device_secret,
                   "The server's device key secret (bridge)");
   one->add_option("--pairs", spec.pairs, "Pairs");
   one->add_option("--window", spec.window, "Echoes in flight per pair");
   one->add_option("--size", spec.size, "Message size in bytes");
-  one->add_option("--concurrency", spec.concurrency, "Set-ups in flight");
+  one->add_option("--concurrency", spec.concurrency, "Set-ups in flight (http: connections)");
   one->add_option("--rate", spec.rate, "Offered messages per second (latency)");
   one->add_option("--duration", spec.duration, "Seconds measured");
   one->add_option("--warmup", spec.warmup, "Seconds of warm-up");
@@ -111,6 +116,7 @@ int run(int argc, char** argv) {
     return run_suite(suite);
   }
   if (*direct) return run_direct_server(listen);
+  if (*service) return run_http_service(listen);
   if (*one) {
     spec.target.kind = parse_target_kind(kind);
     if (scenario == "bulk") {
@@ -120,6 +126,7 @@ int run(int argc, char** argv) {
     if (scenario == "messages") return print_metrics(run_messages(spec));
     if (scenario == "rendezvous") return print_metrics(run_rendezvous(spec));
     if (scenario == "latency") return print_metrics(run_latency(spec));
+    if (scenario == "http") return print_metrics(run_http(spec));
     return print_metrics(run_localfirst_pairing(spec));
   }
   idle.target.kind = TargetKind::kHybrid;
