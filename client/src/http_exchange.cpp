@@ -175,9 +175,10 @@ void RelayedHttp::switch_to_rendezvous() {
   phase_ = Phase::kOpening;
   connect_websocket(io_, address_, options_,
                     [self = shared_from_this()](const Error& error, WebSocket socket) {
-                      if (error) {
+                      if (error || self->aborted_) {
+                        if (socket.valid()) socket.abort();
                         self->phase_ = Phase::kDone;
-                        return self->fail_waiters(error);
+                        return self->fail_waiters(error ? error : Error::from(Errc::kStopped));
                       }
                       self->rendezvous_ = std::move(socket);
                       self->phase_ = Phase::kStreaming;
@@ -228,6 +229,27 @@ void RelayedHttp::finish_on_rendezvous() {
         drain(self->rendezvous_);
       },
       true);
+}
+
+void RelayedHttp::abort() {
+  if (phase_ == Phase::kDone && !(rendezvous_.valid() && head_sent_)) return;
+  if (!head_sent_ && phase_ != Phase::kOpening) {
+    // Nothing has left yet: a clean 502 instead of what was buffered.
+    pending_.clear();
+    response_headers_.clear();
+    waiters_.clear();
+    phase_ = Phase::kBuffering;
+    end_requested_ = false;
+    set_status(502, "Bad Gateway");
+    async_end({});
+    return;
+  }
+  aborted_ = true;
+  if (phase_ != Phase::kOpening && rendezvous_.valid()) rendezvous_.abort();
+  if (phase_ != Phase::kOpening) {
+    phase_ = Phase::kDone;
+    fail_waiters(Error::from(Errc::kStopped));
+  }
 }
 
 void RelayedHttp::fail_waiters(const Error& error) {

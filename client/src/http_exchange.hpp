@@ -41,6 +41,7 @@ class RelayedHttp : public HttpExchange, public std::enable_shared_from_this<Rel
   void add_header(std::string name, std::string value) override;
   void async_write(std::string_view data, WebSocket::DoneHandler done) override;
   void async_end(WebSocket::DoneHandler done) override;
+  void abort() override;
 
  private:
   enum class Phase { kBuffering, kOpening, kStreaming, kDone };
@@ -67,6 +68,7 @@ class RelayedHttp : public HttpExchange, public std::enable_shared_from_this<Rel
   Phase phase_ = Phase::kBuffering;
   bool head_sent_ = false;
   bool end_requested_ = false;
+  bool aborted_ = false;
   std::vector<WebSocket::DoneHandler> waiters_;  // writes made while the rendezvous opens
   WebSocket::DoneHandler end_done_;
 };

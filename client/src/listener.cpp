@@ -227,6 +227,7 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
   }
 
   void lost(const Error& error) {
+    ++generation;  // timers already queued for the lost channel find it gone
     renew_timer.cancel();
     ping_timer.cancel();
     awaiting_body.reset();
@@ -242,18 +243,24 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
     });
   }
 
-  void schedule_renewal(const std::string& token) {
+  // Sends renewToken when a fifth of the token's lifetime (1 s to 5 min) is left, and again for
+  // each new token; a provider that hands out the same expiry again is not asked any more.
+  void schedule_renewal(const std::string& token, std::int64_t previous_expiry = 0) {
     const auto expiry = token_expiry(token);
     if (expiry == 0 || !options.token) return;
+    if (expiry <= previous_expiry) {
+      warn("the token provider gave no later expiry; the token is not renewed");
+      return;
+    }
     const auto left = std::max<std::int64_t>(expiry - unix_now(), 0);
     const auto lead = std::clamp<std::int64_t>(left / 5, 1, 300);
-    renew_timer.expires_after(std::chrono::seconds(std::max<std::int64_t>(left - lead, 0)));
-    renew_timer.async_wait([self = shared_from_this(), g = generation](error_code ec) {
-      if (ec || self->stopped || g != self->generation) return;
+    renew_timer.expires_after(std::chrono::seconds(std::max<std::int64_t>(left - lead, 1)));
+    renew_timer.async_wait([self = shared_from_this(), g = generation, expiry](error_code ec) {
+      if (ec || self->stopped || g != self->generation || !self->control.valid()) return;
       const std::string next = self->options.token(self->token_audience_url());
       json::object renew{{"renewToken", json::object{{"token", next}}}};
       self->control.async_write(json::serialize(renew), true);
-      self->schedule_renewal(next);
+      self->schedule_renewal(next, expiry);
     });
   }
 
@@ -261,7 +268,7 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
     if (options.ping_interval.count() <= 0) return;
     ping_timer.expires_after(options.ping_interval);
     ping_timer.async_wait([self = shared_from_this(), g = generation](error_code ec) {
-      if (ec || self->stopped || g != self->generation) return;
+      if (ec || self->stopped || g != self->generation || !self->control.valid()) return;
       if (self->control.idle_for() > 3 * self->options.ping_interval) {
         self->control.abort();  // the read loop reports the loss
         return;
@@ -361,6 +368,8 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
     if (control.valid()) control.async_close(1000, "listener stopped");
     control = {};
     report(ListenerState::kStopped);
+    // Released later: stop() may run inside one of these handlers.
+    asio::post(io, [released = std::move(handlers)] {});
     handlers = {};
   }
 };

@@ -321,8 +321,9 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
   }
 
   void send_close(std::uint16_t code, std::string_view reason, DoneHandler done) {
-    if (close_sent) {
-      if (done) asio::post(io, [done = std::move(done)] { done({}); });
+    if (close_sent || finished) {
+      Error e = finished && !close_sent ? failure : Error{};
+      if (done) asio::post(io, [done = std::move(done), e] { done(e); });
       return;
     }
     close_sent = true;
@@ -334,11 +335,26 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
     if (close_received) {
       finish_after_flush();
     } else {
-      close_timer.expires_after(kCloseTimeout);
-      close_timer.async_wait([self = shared_from_this()](error_code ec) {
-        if (!ec) self->shut();
-      });
+      arm_close_timer();
     }
+  }
+
+  // After our Close the peer may go on sending (half-close): only kCloseTimeout of waiting for it
+  // with nothing arriving ends the connection (a reader that holds back is not the peer's fault).
+  void arm_close_timer() {
+    close_timer.expires_after(kCloseTimeout);
+    close_timer.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->finished) return;
+      if (!self->reading || std::chrono::steady_clock::now() - self->last_rx < kCloseTimeout) {
+        return self->arm_close_timer();
+      }
+      if (!self->failure) {
+        self->failure = Error::from(Errc::kTimeout);
+        self->failure.close_code = 1006;
+        self->failure.close_reason = "no Close from the peer";
+      }
+      self->shut();
+    });
   }
 
   bool finish_pending = false;
@@ -387,9 +403,9 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
     if (!failure) failure = close_received ? closed_error() : Error::from(Errc::kClosed);
     Error e = failure;
     for (auto& item : out) {
+      buffered -= item.bytes.size();  // what is in flight is subtracted when its write ends
       if (item.done) asio::post(io, [d = std::move(item.done), e] { d(e); });
     }
-    buffered = 0;
     out.clear();
     if (pending_read && !delivering) {
       asio::post(io, [hold = Hold(shared_from_this())]() mutable { hold.run().pump(); });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,8 @@ import {
 } from './lib/hc.mjs';
 import { curl, send, sendToken } from './lib/http.mjs';
 import { KEY, KEY_NAME, startServer, stopServer } from './lib/server.mjs';
+import { selfSignedCertificate } from './lib/tls.mjs';
+import { WebSocketServer } from 'ws';
 
 let server;
 let endpoint;
@@ -284,4 +287,111 @@ test('config: the client subcommands read the [client] table and sas_keys of the
   assert.ok(Math.abs(se - (Date.now() / 1000 + 300)) < 5, 'token_ttl from the file');
   const l = started(['listen', 'cli-config', '--config', file]);
   await l.waitLine(/ws:\/\/127\.0\.0\.1:\d+\/\$hc\/cli-config: connected$/);
+});
+
+test('wss: the C++ sender verifies the certificate and host name (SNI), with --ca-file', { timeout: 30_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-client-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const good = selfSignedCertificate(dir, 'localhost', 'DNS:localhost');
+  const other = selfSignedCertificate(dir, 'other', 'DNS:other.example');
+  // A TLS WebSocket server standing in for a relay: it echoes and records what it was sent.
+  const start = async (cert) => {
+    const seen = [];
+    const server = https.createServer({ key: cert.key, cert: cert.cert });
+    const wss = new WebSocketServer({ server, perMessageDeflate: false });
+    wss.on('connection', (sock, req) => {
+      seen.push({ url: req.url, auth: req.headers.servicebusauthorization, sni: req.socket.servername });
+      sock.on('message', (m, binary) => sock.send(m, { binary }));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => { wss.close(); server.close(); server.closeAllConnections(); });
+    return { port: server.address().port, seen };
+  };
+  const relay = await start(good);
+  const url = `wss://localhost:${relay.port}/$hc/tls-entity`;
+  const c = started(['connect', url, ...credentials(), '--ca-file', good.file], { stdin: 'pipe' });
+  await c.waitLine(/^switchboard connect: connected$/);
+  c.proc.stdin.write('over tls\n');
+  await c.waitLine(/^over tls$/);
+  c.proc.stdin.end();
+  assert.equal((await withTimeout(c.exited, 10_000, 'connect to exit')).code, 0);
+  assert.equal(relay.seen[0].url, '/$hc/tls-entity?sb-hc-action=connect');
+  assert.equal(relay.seen[0].sni, 'localhost');
+  assert.match(relay.seen[0].auth, new RegExp(`^SharedAccessSignature sr=${encodeURIComponent(`http://localhost:${relay.port}/tls-entity`)}&`));
+
+  const untrusted = await runSwitchboard(['connect', url, ...credentials()]);
+  assert.notEqual(untrusted.code, 0);
+  assert.match(untrusted.stderr, /certificate verify failed/);
+  const wrongName = await start(other);
+  const misnamed = await runSwitchboard(['connect', `wss://localhost:${wrongName.port}/$hc/tls-entity`, ...credentials(), '--ca-file', other.file]);
+  assert.notEqual(misnamed.code, 0);
+  assert.match(misnamed.stderr, /certificate verify failed/);
+  assert.equal(wrongName.seen.length, 0, 'no WebSocket was opened to the misnamed server');
+});
+
+test('forward: after a half-close the reply may take longer than the close timeout (7 s trickle)', { timeout: 40_000 }, async (t) => {
+  const { port } = await startTunnel(t, 'cli-trickle', (socket) => {
+    socket.on('data', () => {});
+    socket.on('end', async () => {
+      for (let i = 0; i < 7; ++i) {
+        socket.write(`tick ${i}\n`);
+        await sleep(1000);
+      }
+      socket.end('done\n');
+    });
+  });
+  const reply = await withTimeout(new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => c.end('go'));
+    const chunks = [];
+    c.on('data', (d) => chunks.push(d));
+    c.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    c.on('error', reject);
+  }), 20_000, 'the trickled reply');
+  assert.equal(reply, 'tick 0\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\ndone\n');
+});
+
+test('listen --token: a fixed token is not renewed in a loop (one warning, no CPU spin)', { timeout: 30_000 }, async () => {
+  const uri = listenUrl(server.port, 'cli-fixed');
+  const token = createToken(server.port, 'cli-fixed', { seconds: 2 });
+  const l = started(['listen', uri, '--token', token]);
+  await l.waitLine(/cli-fixed\?sb-hc-action=listen: connected$/);
+  await l.waitLine(/gave no later expiry; the token is not renewed$/, 10_000);
+  await sleep(3000);
+  const stat = fs.readFileSync(`/proc/${l.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const cpuTicks = Number(stat[11]) + Number(stat[12]);
+  assert.ok(cpuTicks < 100, `the listener used ${cpuTicks} ticks of CPU in about 6 s`);
+  assert.equal(l.lines.filter((x) => /no later expiry/.test(x)).length, 1);
+});
+
+test('forward -H: an interim 103 is skipped; a response cut short by the service is not passed on as whole', { timeout: 30_000 }, async (t) => {
+  const service = http.createServer((req, res) => {
+    if (req.url.startsWith('/hints')) {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      return res.end(`final for ${req.url}`);
+    }
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(1024 * 1024) });
+    if (req.url.startsWith('/early')) return res.socket.destroy();  // nothing of the body
+    res.write(Buffer.alloc(300 * 1024, 'c'));  // over 64 KiB: the response is under way
+    setTimeout(() => res.socket.destroy(), 500);
+  });
+  await new Promise((resolve) => service.listen(0, '127.0.0.1', resolve));
+  t.after(() => { service.close(); service.closeAllConnections(); });
+  const f = started(['forward', '--endpoint', endpoint, ...credentials(), '-H', `cli-cut:http://127.0.0.1:${service.address().port}`]);
+  await f.waitLine(/cli-cut: connected$/);
+  const token = sendToken(server.port, 'cli-cut');
+  for (const n of [1, 2]) {  // the second goes over the kept-alive connection
+    const r = await send(server.port, `/cli-cut/hints/${n}`, { headers: { ServiceBusAuthorization: token } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), `final for /hints/${n}`);
+  }
+  const cut = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', `ServiceBusAuthorization: ${token}`,
+    `http://127.0.0.1:${server.port}/cli-cut/big`]);
+  assert.notEqual(cut.code, 0, `curl took the short body as complete: ${cut.stdout}`);
+  const [status, size] = cut.stdout.toString().split(' ').map(Number);
+  assert.equal(status, 200);
+  assert.ok(size >= 64 * 1024 && size < 1024 * 1024, `${size} bytes arrived before the cut`);
+  const early = await send(server.port, '/cli-cut/early', { headers: { ServiceBusAuthorization: token } });
+  assert.equal(early.status, 502, 'cut before any byte left: a clean 502');
+  await f.waitLine(/HTTP GET \/cli-cut\/big: reading the response failed/);
 });

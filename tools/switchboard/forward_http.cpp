@@ -120,7 +120,8 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
 
   // Sends over a kept-alive connection when there is one (retrying once on a fresh connection if
   // it turns out to be closed), else over a new connection.
-  void send(bool may_reuse) {
+  // The service must answer, and then send each piece of the body, within kResponseTimeout.
+  void arm_timer() {
     timer_.expires_after(kResponseTimeout);
     timer_.async_wait([weak = weak_from_this()](error_code ec) {
       if (ec) return;
@@ -130,6 +131,10 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
         self->socket_.close(ignored);
       }
     });
+  }
+
+  void send(bool may_reuse) {
+    arm_timer();
     if (may_reuse && !pool_->idle.empty()) {
       socket_ = std::move(pool_->idle.front());
       pool_->idle.pop_front();
@@ -163,8 +168,13 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     });
   }
 
+  // A kept-alive connection the service had closed fails at once; the request is made again on a
+  // fresh one, unless it may have had an effect already.
   void retry_or_fail(error_code ec) {
-    if (reused_ && !timed_out_) {
+    const auto& m = exchange_->method();
+    const bool idempotent =
+        m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+    if (reused_ && !timed_out_ && idempotent) {
       error_code ignored;
       socket_.close(ignored);
       socket_ = tcp::socket(io_);
@@ -176,6 +186,17 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
 
   void respond() {
     auto& head = parser_->get();
+    if (head.result_int() / 100 == 1 && head.result_int() != 101) {
+      // An interim response (100 Continue, 103 Early Hints): the final one follows.
+      parser_.emplace();
+      parser_->body_limit(boost::none);
+      if (exchange_->method() == "HEAD") parser_->skip(true);
+      return http::async_read_header(
+          socket_, buffer_, *parser_, [self = shared_from_this()](error_code e, std::size_t) {
+            if (e) return self->abort("reading the response failed: " + e.message());
+            self->respond();
+          });
+    }
     exchange_->set_status(static_cast<int>(head.result_int()), std::string(head.reason()));
     for (const auto& field : head) {
       if (!hop_by_hop(field.name_string())) {
@@ -187,6 +208,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
 
   void read_body() {
     if (parser_->is_done()) return finish();
+    arm_timer();
     auto& body = parser_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
@@ -231,13 +253,13 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     exchange_->async_end({});
   }
 
-  // The response is under way: all that can be done is to end it short.
+  // The response cannot be completed: the sender must not take a short body as whole.
   void abort(const std::string& why) {
     timer_.cancel();
     say_("HTTP " + exchange_->method() + " " + exchange_->target() + ": " + why);
     error_code ignored;
     socket_.close(ignored);
-    exchange_->async_end({});
+    exchange_->abort();
   }
 
   asio::io_context& io_;

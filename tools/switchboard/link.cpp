@@ -111,7 +111,14 @@ class StdioStream : public ByteStream, public std::enable_shared_from_this<Stdio
     }
     asio::post(io_, [handler = std::move(handler), ec] { handler(ec); });
   }
-  void shutdown_write() override { ::close(STDOUT_FILENO); }
+  // Our stdout ends; /dev/null takes its place so that the descriptor number is not reused.
+  void shutdown_write() override {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, STDOUT_FILENO);
+      ::close(null);
+    }
+  }
   void close() override {}
 
  private:

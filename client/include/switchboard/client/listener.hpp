@@ -92,6 +92,9 @@ class HttpExchange {
   virtual void add_header(std::string name, std::string value) = 0;
   virtual void async_write(std::string_view data, WebSocket::DoneHandler done) = 0;
   virtual void async_end(WebSocket::DoneHandler done = {}) = 0;
+  // Gives up on the response: before anything was sent the sender gets 502 Bad Gateway; once
+  // the response is under way its connection is dropped, so it cannot take a short body as whole.
+  virtual void abort() = 0;
 };
 
 struct ListenerHandlers {
