@@ -136,11 +136,7 @@ void remote_of(const json::object& object, std::string& address, std::uint16_t& 
 }
 
 std::string listen_address(std::string url, const std::string& id) {
-  const auto q = url.find('?');
-  if (q == std::string::npos ||
-      core::ascii_lowered(url.substr(q)).find("sb-hc-action=") == std::string::npos) {
-    url = with_query_param(url, "sb-hc-action", "listen");
-  }
+  url = with_action(std::move(url), "listen");
   if (!id.empty()) url = with_query_param(url, "sb-hc-id", id);
   return url;
 }

@@ -1,18 +1,12 @@
 #include "switchboard/client/sender.hpp"
 
 #include "client/src/url.hpp"
-#include "core/text.hpp"
 
 namespace switchboard::client {
 
 void relayed_connect(asio::io_context& io, std::string_view url, SenderOptions options,
                      ConnectHandler handler) {
-  std::string address(url);
-  const auto query = address.find('?');
-  const bool has_action =
-      query != std::string::npos &&
-      core::ascii_lowered(address.substr(query)).find("sb-hc-action=") != std::string::npos;
-  if (!has_action) address = with_query_param(address, "sb-hc-action", "connect");
+  std::string address = with_action(std::string(url), "connect");
   if (!options.token.empty()) {
     if (options.token_in == TokenPlacement::kQuery) {
       address = with_query_param(address, "sb-hc-token", options.token);

@@ -29,6 +29,15 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
   return out;
 }
 
+std::string with_action(std::string url, std::string_view action) {
+  const auto query = url.find('?');
+  if (query != std::string::npos &&
+      core::ascii_lowered(url.substr(query)).find("sb-hc-action=") != std::string::npos) {
+    return url;
+  }
+  return with_query_param(url, "sb-hc-action", action);
+}
+
 std::string with_query_param(std::string_view url, std::string_view name, std::string_view value) {
   std::string out(url);
   const auto hash = out.find('#');

@@ -17,6 +17,9 @@ struct ParsedUrl {
 
 std::optional<ParsedUrl> parse_url(std::string_view url);
 
+// `url` with sb-hc-action=`action` appended unless it names an action already.
+std::string with_action(std::string url, std::string_view action);
+
 // `url` with `name=value` appended to its query ('?' or '&'); value is percent-encoded.
 std::string with_query_param(std::string_view url, std::string_view name, std::string_view value);
 
