@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { runSwitchboard, startSwitchboard } from './lib/client.mjs';
 import {
-  closeHycoListener, connectUrl, createToken, hyco, listenUrl, sha256, sleep, startHycoListener, withTimeout, wsConnect,
+  closeHycoListener, connectUrl, createToken, hyco, listenUrl, openControl, sha256, sleep, startHycoListener, withTimeout, wsConnect,
 } from './lib/hc.mjs';
 import { curl, send, sendToken } from './lib/http.mjs';
 import { KEY, KEY_NAME, startServer, stopServer } from './lib/server.mjs';
@@ -141,6 +141,27 @@ test('connect: the C++ sender reaches a hyco-ws listener; stdin lines go out, me
   } finally {
     await closeHycoListener(listener);
   }
+});
+
+test('connect: --header, --protocol and --token-in-query reach the listener as the protocol says', { timeout: 30_000 }, async (t) => {
+  const control = await openControl(server.port, 'cli-options');
+  t.after(() => control.ws.terminate());
+  const c = started(['connect', `${connectUrl(server.port, 'cli-options/sub')}&app=1`, ...credentials(), '--token-in-query',
+    '--header', 'X-Custom: from the cli', '--protocol', 'p1', '--protocol', 'p2'], { stdin: 'pipe' });
+  const accept = await control.nextAccept();
+  assert.equal(accept.connectHeaders['X-Custom'], 'from the cli');
+  assert.equal(accept.connectHeaders['Sec-WebSocket-Protocol'], 'p1, p2');
+  assert.ok(!('ServiceBusAuthorization' in accept.connectHeaders), 'the token went in the query');
+  assert.match(accept.address, /\/\$hc\/cli-options\/sub\?app=1&sb-hc-action=accept&sb-hc-id=/);
+  const leg = wsConnect(accept.address, { protocols: ['p2'] });
+  t.after(() => leg.ws.terminate());
+  await leg.opened();
+  await c.waitLine(/^switchboard connect: connected \(sub-protocol p2\)$/);
+  leg.ws.send('to the cli');
+  await c.waitLine(/^to the cli$/);
+  leg.ws.close(1000, 'bye');
+  c.proc.stdin.end();
+  assert.equal((await withTimeout(c.exited, 10_000, 'connect to exit')).code, 0);
 });
 
 test('listen --exec: a process per connection, joined to the relayed WebSocket', { timeout: 30_000 }, async (t) => {
