@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "client/src/json_fields.hpp"
 #include "core/text.hpp"
 
 namespace switchboard::client {
@@ -15,11 +16,6 @@ namespace {
 
 // Responses up to this size go inline on the control channel (the relay's inline limit).
 constexpr std::size_t kInlineResponse = std::size_t{64} * 1024;
-
-std::string string_member(const json::object& object, std::string_view key) {
-  const auto* v = object.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
 
 // Reads until the relay closes the rendezvous (it answers a complete response with a Close).
 void drain(WebSocket socket) {
@@ -40,18 +36,8 @@ bool RelayedHttp::parse(const json::object& request) {
   if (id_.empty()) id_ = string_member(request, "id");
   method_ = string_member(request, "method");
   target_ = string_member(request, "requestTarget");
-  if (const auto* h = request.if_contains("requestHeaders"); h && h->is_object()) {
-    headers_.clear();
-    for (const auto& [name, value] : h->as_object()) {
-      if (value.is_string())
-        headers_.emplace_back(std::string(name), std::string(value.as_string()));
-    }
-  }
-  if (const auto* r = request.if_contains("remoteEndpoint"); r && r->is_object()) {
-    remote_address_ = string_member(r->as_object(), "address");
-    const auto* port = r->as_object().if_contains("port");
-    if (port && port->is_int64()) remote_port_ = static_cast<std::uint16_t>(port->as_int64());
-  }
+  if (request.contains("requestHeaders")) headers_ = headers_member(request, "requestHeaders");
+  remote_endpoint_member(request, remote_address_, remote_port_);
   const auto* body = request.if_contains("body");
   has_body_ = body && body->is_bool() && body->as_bool();
   return !address_.empty() && !id_.empty();

@@ -9,8 +9,10 @@
 #include <boost/json/value.hpp>
 
 #include "client/src/http_exchange.hpp"
+#include "client/src/json_fields.hpp"
 #include "client/src/url.hpp"
 #include "core/text.hpp"
+#include "hybrid/hc_query.hpp"
 #include "switchboard/client/token.hpp"
 
 namespace switchboard::client {
@@ -56,35 +58,14 @@ AcceptRequest::AcceptRequest(std::shared_ptr<Context> context, std::string id, s
       remote_port_(remote_port) {
   const auto hc = address_.find("/$hc/");
   const auto q = address_.find('?');
-  if (hc != std::string::npos)
+  if (hc != std::string::npos) {
     path_ = address_.substr(hc + 5, q == std::string::npos ? q : q - hc - 5);
-  if (q == std::string::npos) return;
-  std::string_view rest = std::string_view(address_).substr(q + 1);
-  while (true) {
-    const auto amp = rest.find('&');
-    const auto piece = rest.substr(0, amp);
-    if (!core::ascii_lowered(piece.substr(0, 6)).starts_with("sb-hc-") ||
-        piece.find('=') == std::string_view::npos) {
-      query_ += (query_.empty() ? "" : "&") + std::string(piece);
-    }
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
   }
+  if (q != std::string::npos) query_ = hybrid::filter_app_query(address_.substr(q + 1)).text;
 }
 
 std::vector<std::string> AcceptRequest::subprotocols() const {
-  std::vector<std::string> out;
-  std::string_view offer = find_header(headers_, "Sec-WebSocket-Protocol");
-  while (!offer.empty()) {
-    const auto comma = offer.find(',');
-    auto item = offer.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    offer.remove_prefix(comma + 1);
-  }
-  return out;
+  return core::split_comma_list(find_header(headers_, "Sec-WebSocket-Protocol"));
 }
 
 void AcceptRequest::accept(std::string subprotocol, ConnectHandler done) {
@@ -111,29 +92,6 @@ void AcceptRequest::reject(int status, std::string_view description, WebSocket::
 // ---- HybridListener --------------------------------------------------------------------------
 
 namespace {
-
-std::string string_of(const json::object& object, std::string_view key) {
-  const auto* v = object.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-Headers headers_of(const json::object& object, std::string_view key) {
-  Headers out;
-  const auto* v = object.if_contains(key);
-  if (!v || !v->is_object()) return out;
-  for (const auto& [name, value] : v->as_object()) {
-    if (value.is_string()) out.emplace_back(std::string(name), std::string(value.as_string()));
-  }
-  return out;
-}
-
-void remote_of(const json::object& object, std::string& address, std::uint16_t& port) {
-  const auto* v = object.if_contains("remoteEndpoint");
-  if (!v || !v->is_object()) return;
-  address = string_of(v->as_object(), "address");
-  const auto* p = v->as_object().if_contains("port");
-  if (p && p->is_int64()) port = static_cast<std::uint16_t>(p->as_int64());
-}
 
 std::string listen_address(std::string url, const std::string& id) {
   url = with_action(std::move(url), "listen");
@@ -315,10 +273,10 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
   void on_accept(const json::object& accept) {
     std::string remote_address;
     std::uint16_t remote_port = 0;
-    remote_of(accept, remote_address, remote_port);
+    remote_endpoint_member(accept, remote_address, remote_port);
     auto request = std::make_shared<AcceptRequest>(
-        accept_context, string_of(accept, "id"), string_of(accept, "address"),
-        headers_of(accept, "connectHeaders"), std::move(remote_address), remote_port);
+        accept_context, string_member(accept, "id"), string_member(accept, "address"),
+        headers_member(accept, "connectHeaders"), std::move(remote_address), remote_port);
     if (request->address().empty()) return warn("an accept without an address was ignored");
     if (handlers.on_accept) return handlers.on_accept(request);
     const auto offered = request->subprotocols();

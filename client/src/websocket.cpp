@@ -46,6 +46,8 @@ namespace {
 
 constexpr std::size_t kReadBuffer = std::size_t{64} * 1024;
 constexpr auto kCloseTimeout = std::chrono::seconds(5);
+constexpr std::size_t kSpareFrames = 4;
+constexpr std::size_t kSpareFrameSize = std::size_t{256} * 1024;
 
 std::string random_key() {
   unsigned char bytes[16];
@@ -116,6 +118,7 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
   ReadHandler pending_read;
   std::deque<Outgoing> out;
   std::vector<Outgoing> in_write;  // what the write in flight carries
+  std::vector<std::string> spare;  // frame buffers to write the next frames into
   std::size_t buffered = 0;
   bool writing = false;
   bool writing_message = false;  // a message with last = false is open
@@ -293,7 +296,12 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
   }
 
   void queue(std::uint8_t opcode, std::string_view payload, bool fin, DoneHandler done) {
-    std::string bytes(ws::kMaxHeaderSize, '\0');
+    std::string bytes;  // a frame buffer written before, when there is one: no allocation
+    if (!spare.empty()) {
+      bytes = std::move(spare.back());
+      spare.pop_back();
+    }
+    bytes.assign(ws::kMaxHeaderSize, '\0');
     auto* header = reinterpret_cast<std::uint8_t*>(bytes.data());
     const std::size_t size = ws::encode_header(header, fin, opcode, payload.size());
     header[1] |= 0x80;  // client frames are masked
@@ -372,26 +380,29 @@ struct WebSocket::Impl : std::enable_shared_from_this<WebSocket::Impl> {
       out.pop_front();
       buffers.emplace_back(asio::buffer(in_write.back().bytes));
     }
-    transport.async_write(buffers,
-                          [hold = Hold(shared_from_this())](error_code ec, std::size_t) mutable {
-                            Impl* self = &hold.run();
-                            self->writing = false;
-                            auto written = std::move(self->in_write);
-                            self->in_write.clear();
-                            Error e = ec ? Error::from(ec) : Error{};
-                            for (auto& item : written) {
-                              self->buffered -= item.bytes.size();
-                              if (item.done) item.done(e);
-                            }
-                            if (ec) {
-                              if (!self->failure) self->failure = Error::from(ec);
-                              self->shut();
-                              self->pump();
-                              return;
-                            }
-                            if (self->out.empty() && self->finish_pending) return self->shut();
-                            self->flush();
-                          });
+    transport.async_write(
+        buffers, [hold = Hold(shared_from_this())](error_code ec, std::size_t) mutable {
+          Impl* self = &hold.run();
+          self->writing = false;
+          auto written = std::move(self->in_write);
+          self->in_write.clear();
+          Error e = ec ? Error::from(ec) : Error{};
+          for (auto& item : written) {
+            self->buffered -= item.bytes.size();
+            if (item.done) item.done(e);
+            if (self->spare.size() < kSpareFrames && item.bytes.capacity() <= kSpareFrameSize) {
+              self->spare.push_back(std::move(item.bytes));
+            }
+          }
+          if (ec) {
+            if (!self->failure) self->failure = Error::from(ec);
+            self->shut();
+            self->pump();
+            return;
+          }
+          if (self->out.empty() && self->finish_pending) return self->shut();
+          self->flush();
+        });
   }
 
   // Ends the connection: TCP closed, queued writes failed, a waiting reader told.

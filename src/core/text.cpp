@@ -41,4 +41,12 @@ std::vector<std::string> split_comma_list(std::string_view value) {
   }
 }
 
+bool hop_by_hop_header(std::string_view name) {
+  for (std::string_view h : {"Connection", "Content-Length", "Transfer-Encoding", "Keep-Alive",
+                             "TE", "Trailer", "Upgrade", "Proxy-Connection", "Close"}) {
+    if (iequals(name, h)) return true;
+  }
+  return false;
+}
+
 }  // namespace switchboard::core

@@ -37,12 +37,6 @@ bool one_of(std::string_view name, std::initializer_list<std::string_view> names
                      [name](std::string_view n) { return core::iequals(name, n); });
 }
 
-// Removed from requests in both directions of section 5.2 and from responses in section 5.5.
-bool hop_by_hop(std::string_view name) {
-  return one_of(name, {"Connection", "Content-Length", "Transfer-Encoding", "Keep-Alive", "TE",
-                       "Trailer", "Upgrade", "Proxy-Connection", "Close"});
-}
-
 // RFC 9110 token characters.
 bool valid_header_name(std::string_view name) {
   if (name.empty()) return false;
@@ -136,8 +130,9 @@ json::object request_headers_of(const core::RequestHead& head, bool authorizatio
       named_by_connection.push_back(std::move(token));
   }
   return joined_headers(head.headers, [&](std::string_view name) {
-    if (hop_by_hop(name) || one_of(name, {"Host", "Expect", "ServiceBusAuthorization",
-                                          kAllowedListenersHeader, kDisallowedListenersHeader})) {
+    if (core::hop_by_hop_header(name) ||
+        one_of(name, {"Host", "Expect", "ServiceBusAuthorization", kAllowedListenersHeader,
+                      kDisallowedListenersHeader})) {
       return false;
     }
     if (authorization_consumed && core::iequals(name, "Authorization")) return false;
@@ -208,7 +203,7 @@ std::vector<core::Header> sender_response_headers(const std::vector<core::Header
   bool has_date = false;
   std::optional<std::size_t> via;
   for (const auto& header : listener_headers) {
-    if (hop_by_hop(header.name) || !valid_header_name(header.name)) continue;
+    if (core::hop_by_hop_header(header.name) || !valid_header_name(header.name)) continue;
     if (header.value.find_first_of("\r\n") != std::string::npos) continue;
     if (core::iequals(header.name, "Date")) has_date = true;
     if (core::iequals(header.name, "Via") && !via) via = out.size();

@@ -26,12 +26,9 @@ namespace {
 constexpr auto kResponseTimeout = std::chrono::seconds(60);
 constexpr std::size_t kIdleConnections = 32;
 
-bool hop_by_hop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "transfer-encoding", "content-length",
-                             "te", "trailer", "upgrade", "proxy-connection", "host"}) {
-    if (core::iequals(name, h)) return true;
-  }
-  return false;
+// Not passed on to the service, nor back: hop-by-hop headers, and Host (the service's own).
+bool not_forwarded(std::string_view name) {
+  return core::hop_by_hop_header(name) || core::iequals(name, "Host");
 }
 
 // The relayed target without its /ENTITY prefix, under the service's base path.
@@ -108,7 +105,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     request_.target(local_target(target_, exchange_->target()));
     request_.version(11);
     for (const auto& [name, value] : exchange_->headers()) {
-      if (!hop_by_hop(name)) request_.insert(name, value);
+      if (!not_forwarded(name)) request_.insert(name, value);
     }
     request_.set(http::field::host, target_.host + ":" + std::to_string(target_.port));
     request_.body() = body_;
@@ -199,7 +196,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     }
     exchange_->set_status(static_cast<int>(head.result_int()), std::string(head.reason()));
     for (const auto& field : head) {
-      if (!hop_by_hop(field.name_string())) {
+      if (!not_forwarded(field.name_string())) {
         exchange_->add_header(std::string(field.name_string()), std::string(field.value()));
       }
     }

@@ -22,21 +22,34 @@ namespace {
 
 constexpr std::size_t kChunk = std::size_t{64} * 1024;
 
-class TcpStream : public ByteStream, public std::enable_shared_from_this<TcpStream> {
+// Reading and writing for the Asio-backed streams: Derived gives reader() and writer() (one
+// socket for TCP, a child's two pipes).
+template <typename Derived>
+class AsioStream : public ByteStream, public std::enable_shared_from_this<Derived> {
  public:
-  explicit TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
   void async_read(ReadHandler handler) override {
-    socket_.async_read_some(
-        asio::buffer(buffer_),
-        [self = shared_from_this(), handler = std::move(handler)](error_code ec, std::size_t n) {
+    auto self = this->shared_from_this();
+    self->reader().async_read_some(
+        asio::buffer(buffer_), [self, handler = std::move(handler)](error_code ec, std::size_t n) {
           handler(ec, {self->buffer_.data(), n});
         });
   }
   void async_write(std::string_view data, WriteHandler handler) override {
-    asio::async_write(socket_, asio::buffer(data),
-                      [self = shared_from_this(), handler = std::move(handler)](
-                          error_code ec, std::size_t) { handler(ec); });
+    auto self = this->shared_from_this();
+    asio::async_write(
+        self->writer(), asio::buffer(data),
+        [self, handler = std::move(handler)](error_code ec, std::size_t) { handler(ec); });
   }
+
+ private:
+  std::array<char, kChunk> buffer_;
+};
+
+class TcpStream : public AsioStream<TcpStream> {
+ public:
+  explicit TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  asio::ip::tcp::socket& reader() { return socket_; }
+  asio::ip::tcp::socket& writer() { return socket_; }
   void shutdown_write() override {
     error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
@@ -48,25 +61,14 @@ class TcpStream : public ByteStream, public std::enable_shared_from_this<TcpStre
 
  private:
   asio::ip::tcp::socket socket_;
-  std::array<char, kChunk> buffer_;
 };
 
-class ProcessStream : public ByteStream, public std::enable_shared_from_this<ProcessStream> {
+class ProcessStream : public AsioStream<ProcessStream> {
  public:
   ProcessStream(asio::io_context& io, int to_child, int from_child)
       : to_child_(io, to_child), from_child_(io, from_child) {}
-  void async_read(ReadHandler handler) override {
-    from_child_.async_read_some(
-        asio::buffer(buffer_),
-        [self = shared_from_this(), handler = std::move(handler)](error_code ec, std::size_t n) {
-          handler(ec, {self->buffer_.data(), n});
-        });
-  }
-  void async_write(std::string_view data, WriteHandler handler) override {
-    asio::async_write(to_child_, asio::buffer(data),
-                      [self = shared_from_this(), handler = std::move(handler)](
-                          error_code ec, std::size_t) { handler(ec); });
-  }
+  asio::posix::stream_descriptor& reader() { return from_child_; }
+  asio::posix::stream_descriptor& writer() { return to_child_; }
   void shutdown_write() override {
     error_code ignored;
     to_child_.close(ignored);
@@ -80,7 +82,6 @@ class ProcessStream : public ByteStream, public std::enable_shared_from_this<Pro
  private:
   asio::posix::stream_descriptor to_child_;
   asio::posix::stream_descriptor from_child_;
-  std::array<char, kChunk> buffer_;
 };
 
 // Reads stdin on a thread of its own: epoll refuses regular files, and a terminal must not block
