@@ -10,6 +10,7 @@
 #include "bench/harness/conn.hpp"
 #include "bench/harness/loads.hpp"
 #include "bench/harness/upgrade.hpp"
+#include "core/socket.hpp"
 #include "server/config.hpp"
 
 namespace switchboard::bench {
@@ -65,10 +66,7 @@ int run_direct_server(const std::string& listen) {
   boost::system::error_code ec;
   const tcp::endpoint endpoint(asio::ip::make_address(host, ec), port);
   tcp::acceptor acceptor(io);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) ec = core::listen_on(acceptor, endpoint);
   if (ec) {
     std::fprintf(stderr, "direct-server: cannot listen on %s: %s\n", listen.c_str(),
                  ec.message().c_str());

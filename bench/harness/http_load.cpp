@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "core/socket.hpp"
 #include "server/config.hpp"
 
 namespace switchboard::bench {
@@ -302,10 +303,7 @@ int run_http_service(const std::string& listen) {
   error_code ec;
   const tcp::endpoint endpoint(asio::ip::make_address(host, ec), port);
   tcp::acceptor acceptor(io);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) ec = core::listen_on(acceptor, endpoint);
   if (ec) {
     std::fprintf(stderr, "http-service: cannot listen on %s: %s\n", listen.c_str(),
                  ec.message().c_str());

@@ -43,4 +43,14 @@ ReadOutcome read_available(Socket& socket, std::string& leftover, std::uint8_t* 
   return ec ? ReadOutcome::kClosed : ReadOutcome::kData;
 }
 
+boost::system::error_code listen_on(asio::ip::tcp::acceptor& acceptor,
+                                    const asio::ip::tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  return ec;
+}
+
 }  // namespace switchboard::core

@@ -4,6 +4,7 @@
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <string>
 
@@ -11,6 +12,10 @@ namespace switchboard::core {
 
 namespace asio = boost::asio;
 using Socket = asio::generic::stream_protocol::socket;
+
+// Opens, binds (SO_REUSEADDR) and listens: the listening socket of the server and the tools.
+boost::system::error_code listen_on(asio::ip::tcp::acceptor& acceptor,
+                                    const asio::ip::tcp::endpoint& endpoint);
 
 // Re-homes a socket on another io_context (a relayed pair must live on one thread). Call on the
 // thread that owns `from`; use the result only on the thread that runs `to`.

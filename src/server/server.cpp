@@ -109,10 +109,7 @@ class Server {
     // thread that accepted it, with no hand-off between threads.
     Acceptor* first =
         acceptors_.emplace_back(std::make_unique<Acceptor>(workers_.context(0))).get();
-    first->socket.open(endpoint.protocol(), ec);
-    if (!ec) first->socket.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) first->socket.bind(endpoint, ec);
-    if (!ec) first->socket.listen(asio::socket_base::max_listen_connections, ec);
+    ec = core::listen_on(first->socket, endpoint);
     for (std::size_t i = 1; i < workers_.size() && !ec; ++i) {
       auto& copy = acceptors_.emplace_back(std::make_unique<Acceptor>(workers_.context(i)));
       const int fd = ::dup(first->socket.native_handle());

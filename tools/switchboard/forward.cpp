@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "core/socket.hpp"
 #include "switchboard/client.hpp"
 #include "tools/switchboard/client_cli.hpp"
 #include "tools/switchboard/client_commands.hpp"
@@ -136,10 +137,7 @@ class Forwarder {
     }
     auto acceptor = std::make_shared<tcp::acceptor>(io_);
     tcp::endpoint endpoint(address, binding.port);
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    ec = core::listen_on(*acceptor, endpoint);
     if (ec) {
       cli_.say("-L " + binding.text + ": cannot listen on " + binding.bind + ":" +
                std::to_string(binding.port) + ": " + ec.message());
