@@ -308,7 +308,7 @@ struct HybridListener::Impl : std::enable_shared_from_this<HybridListener::Impl>
 
   void dispatch(const std::shared_ptr<RelayedHttp>& exchange) {
     if (handlers.on_request) return handlers.on_request(exchange);
-    exchange->set_status(501, "Not Implemented");
+    exchange->set_status(501, "Not Implemented: this listener does not serve HTTP requests");
     exchange->async_end({});
   }
 

@@ -176,6 +176,10 @@ test('listen --exec: a process per connection, joined to the relayed WebSocket',
     s.ws.close(1000);
     assert.equal((await s.closed()).code, 1000);
   }
+  // An HTTP request to a listener that serves WebSocket connections only.
+  const r = await send(server.port, '/cli-exec/x', { headers: { ServiceBusAuthorization: sendToken(server.port, 'cli-exec') } });
+  assert.equal(r.status, 501);
+  assert.equal(r.statusMessage, 'Not Implemented: this listener does not serve HTTP requests');
 });
 
 // -L PORT:ENTITY on one side, -T ENTITY:HOST:PORT on the other, a TCP service behind.

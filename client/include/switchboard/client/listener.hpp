@@ -104,7 +104,8 @@ struct ListenerHandlers {
   // is accepted with the first sub-protocol it offered and handed to on_connection.
   std::function<void(std::shared_ptr<AcceptRequest>)> on_accept;
   std::function<void(WebSocket, std::shared_ptr<const AcceptRequest>)> on_connection;
-  // A relayed HTTP request. Without this handler requests get 501.
+  // A relayed HTTP request. Without this handler requests get 501 (Not Implemented: this
+  // listener does not serve HTTP requests).
   std::function<void(std::shared_ptr<HttpExchange>)> on_request;
   // Something the application may want to log (a failed accept, a malformed message).
   std::function<void(std::string_view)> on_warning;
